@@ -1,0 +1,49 @@
+# sipsd top-level Makefile: thin wrappers around CMake/CTest.
+#   make check     install missing packages, build, run every test
+#   make demo      the trapezoid demo
+#   make sanitize  the whole suite under ASan+UBSan
+#   make fuzz      run every libFuzzer target for FUZZ_SECONDS each (clang)
+#   make bench     parser benchmark against libosip2
+BUILD ?= build
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 30
+GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build check demo sanitize fuzz bench clean format
+
+all: build
+
+deps:
+	scripts/install-deps.sh build test bench
+
+build: deps
+	cmake -S . -B $(BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIPSD_WERROR=ON $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
+
+check: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+sanitize: deps
+	cmake -S . -B $(BUILD)-asan $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug -DSIPSD_WERROR=ON -DSIPSD_SANITIZE=ON -DSIPSD_BENCH=OFF
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+
+fuzz: deps
+	scripts/install-deps.sh fuzz
+	CC=clang cmake -S . -B $(BUILD)-fuzz $(GENERATOR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIPSD_FUZZ=ON -DSIPSD_BENCH=OFF
+	cmake --build $(BUILD)-fuzz -j $(JOBS)
+	scripts/run-fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+
+bench: build
+	$(BUILD)/bench_parse
+
+demo: build
+	scripts/install-deps.sh demo
+	scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')

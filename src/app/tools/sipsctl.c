@@ -1,0 +1,41 @@
+/* sipsctl.c: the sipsctl tool's entry point and sub-command dispatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "sipsctl.h"
+
+struct sipsctl_command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct sipsctl_command commands[] = {
+	{"msg", sipsctl_cmd_msg, "parse SIP messages from files and report their validity"},
+	{"cert", sipsctl_cmd_cert, "print a certificate's SIP domain identities and verdict"},
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: sipsctl COMMAND [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return SIPSCTL_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return SIPSCTL_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "sipsctl: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return SIPSCTL_USAGE;
+}

@@ -1,0 +1,13 @@
+/* sipsctl.h: sub-commands of the sipsctl tool. Each returns the exit status. */
+#ifndef SIPSD_APP_SIPSCTL_H
+#define SIPSD_APP_SIPSCTL_H
+
+/* Exit statuses shared by every sub-command. */
+#define SIPSCTL_OK 0
+#define SIPSCTL_FAIL 1
+#define SIPSCTL_USAGE 2
+
+int sipsctl_cmd_msg(int argc, char **argv);
+int sipsctl_cmd_cert(int argc, char **argv);
+
+#endif

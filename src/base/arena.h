@@ -1,0 +1,31 @@
+/* arena.h: bump allocator over a fixed buffer, one per message. */
+#ifndef SIPSD_BASE_ARENA_H
+#define SIPSD_BASE_ARENA_H
+
+#include <stddef.h>
+
+/* An arena hands out aligned pieces of `buf` until it is full; nothing is
+ * freed individually. The buffer belongs to whoever made the arena. */
+struct arena {
+	unsigned char *buf;
+	size_t size;
+	size_t used;
+};
+
+static inline void arena_init(struct arena *a, void *buf, size_t size)
+{
+	a->buf = buf;
+	a->size = size;
+	a->used = 0;
+}
+
+/* Zeroed, 16-byte aligned memory of `size` bytes, or NULL when the arena is
+ * exhausted (the caller reports -ENOMEM / a limit error). */
+void *arena_alloc(struct arena *a, size_t size);
+
+static inline void arena_reset(struct arena *a)
+{
+	a->used = 0;
+}
+
+#endif
