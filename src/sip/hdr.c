@@ -1,0 +1,462 @@
+/* hdr.c: header names, Via lists and name-addr lists (RFC 3261 §7.3, §20, §25.1). */
+#include <errno.h>
+#include <pthread.h>
+
+#include "sip/chars.h"
+#include "sip/msg.h"
+
+struct hdr_name {
+	const char *full;
+	char compact; /* 0 when none (RFC 3261 §7.3.3 and later RFCs) */
+	enum sip_hdr_id id;
+};
+
+static const struct hdr_name hdr_names[] = {
+	{"Via", 'v', SIP_HDR_VIA},
+	{"From", 'f', SIP_HDR_FROM},
+	{"To", 't', SIP_HDR_TO},
+	{"Call-ID", 'i', SIP_HDR_CALL_ID},
+	{"CSeq", 0, SIP_HDR_CSEQ},
+	{"Max-Forwards", 0, SIP_HDR_MAX_FORWARDS},
+	{"Content-Length", 'l', SIP_HDR_CONTENT_LENGTH},
+	{"Route", 0, SIP_HDR_ROUTE},
+	{"Record-Route", 0, SIP_HDR_RECORD_ROUTE},
+	{"Contact", 'm', SIP_HDR_CONTACT},
+	{"Expires", 0, SIP_HDR_EXPIRES},
+	{"Content-Type", 'c', SIP_HDR_CONTENT_TYPE},
+	{"Content-Encoding", 'e', SIP_HDR_CONTENT_ENCODING},
+	{"Subject", 's', SIP_HDR_SUBJECT},
+	{"Supported", 'k', SIP_HDR_SUPPORTED},
+	{"Require", 0, SIP_HDR_REQUIRE},
+	{"Proxy-Require", 0, SIP_HDR_PROXY_REQUIRE},
+	{"Unsupported", 0, SIP_HDR_UNSUPPORTED},
+	{"Allow", 0, SIP_HDR_ALLOW},
+	{"Accept", 0, SIP_HDR_ACCEPT},
+	{"Date", 0, SIP_HDR_DATE},
+	{"Authorization", 0, SIP_HDR_AUTHORIZATION},
+	{"Proxy-Authorization", 0, SIP_HDR_PROXY_AUTHORIZATION},
+	{"WWW-Authenticate", 0, SIP_HDR_WWW_AUTHENTICATE},
+	{"Proxy-Authenticate", 0, SIP_HDR_PROXY_AUTHENTICATE},
+	{"P-Asserted-Identity", 0, SIP_HDR_P_ASSERTED_IDENTITY},
+	{"Path", 0, SIP_HDR_PATH},
+	{"Warning", 0, SIP_HDR_WARNING},
+	{"Retry-After", 0, SIP_HDR_RETRY_AFTER},
+	{"Min-Expires", 0, SIP_HDR_MIN_EXPIRES},
+	{"Flow-Timer", 0, SIP_HDR_FLOW_TIMER},
+	{"Event", 'o', SIP_HDR_EVENT},
+	{"Refer-To", 'r', SIP_HDR_REFER_TO},
+	{"Referred-By", 'b', SIP_HDR_REFERRED_BY},
+	{"Allow-Events", 'u', SIP_HDR_ALLOW_EVENTS},
+	{"Session-Expires", 'x', SIP_HDR_SESSION_EXPIRES},
+	{"User-Agent", 0, SIP_HDR_USER_AGENT},
+	{"Server", 0, SIP_HDR_SERVER},
+};
+
+#define HDR_NAME_COUNT (sizeof(hdr_names) / sizeof(hdr_names[0]))
+
+/* Index by lower-case first letter: the candidates to compare. */
+static unsigned char hdr_bucket[26][HDR_NAME_COUNT];
+static unsigned char hdr_bucket_len[26];
+static enum sip_hdr_id hdr_compact[26];
+static size_t hdr_full_len[HDR_NAME_COUNT];
+static pthread_once_t hdr_once = PTHREAD_ONCE_INIT;
+
+static void hdr_table_init(void)
+{
+	for (size_t i = 0; i < HDR_NAME_COUNT; i++) {
+		int b = ascii_lower(hdr_names[i].full[0]) - 'a';
+		hdr_bucket[b][hdr_bucket_len[b]++] = (unsigned char)i;
+		hdr_full_len[i] = strlen(hdr_names[i].full);
+		if (hdr_names[i].compact)
+			hdr_compact[hdr_names[i].compact - 'a'] = hdr_names[i].id;
+	}
+}
+
+enum sip_hdr_id sip_hdr_id_from_name(struct str name)
+{
+	if (name.len == 0 || !ascii_is_alpha(name.s[0]))
+		return SIP_HDR_OTHER;
+	pthread_once(&hdr_once, hdr_table_init);
+	int b = ascii_lower(name.s[0]) - 'a';
+	if (name.len == 1)
+		return hdr_compact[b];
+	for (unsigned k = 0; k < hdr_bucket_len[b]; k++) {
+		unsigned i = hdr_bucket[b][k];
+		if (hdr_full_len[i] == name.len && str_case_eq(name, str_make(hdr_names[i].full, name.len)))
+			return hdr_names[i].id;
+	}
+	return SIP_HDR_OTHER;
+}
+
+const char *sip_hdr_canonical_name(enum sip_hdr_id id)
+{
+	for (size_t i = 0; i < HDR_NAME_COUNT; i++)
+		if (hdr_names[i].id == id)
+			return hdr_names[i].full;
+	return NULL;
+}
+
+bool sip_is_token_char(unsigned char c)
+{
+	return sip_cc(c, SIP_CC_TOKEN);
+}
+
+/* ---- a cursor over one header value (folds are LWS) ---- */
+
+struct cur {
+	const char *base;
+	const char *p;
+	const char *end;
+	const char *reason;
+};
+
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static void skip_lws(struct cur *c)
+{
+	while (c->p < c->end && is_ws(*c->p))
+		c->p++;
+}
+
+static bool at(const struct cur *c, char ch)
+{
+	return c->p < c->end && *c->p == ch;
+}
+
+static int cur_fail(struct cur *c, const char *why)
+{
+	c->reason = why;
+	return -EBADMSG;
+}
+
+static struct str scan_token(struct cur *c)
+{
+	const char *s = c->p;
+	while (c->p < c->end && sip_cc((unsigned char)*c->p, SIP_CC_TOKEN))
+		c->p++;
+	return str_make(s, (size_t)(c->p - s));
+}
+
+/* quoted-string = SWS DQUOTE *(qdtext / quoted-pair) DQUOTE (RFC 3261 §25.1). */
+static int scan_quoted(struct cur *c, struct str *out)
+{
+	const char *s = c->p;
+	c->p++; /* opening quote */
+	while (c->p < c->end) {
+		unsigned char ch = (unsigned char)*c->p;
+		if (ch == '"') {
+			c->p++;
+			*out = str_make(s, (size_t)(c->p - s));
+			return 0;
+		}
+		if (ch == '\\') {
+			if (c->p + 1 >= c->end)
+				break;
+			unsigned char q = (unsigned char)c->p[1];
+			if (q == '\n' || q == '\r' || q > 0x7f)
+				return cur_fail(c, "bad quoted-pair");
+			c->p += 2;
+			continue;
+		}
+		if (ch < 0x20 && !is_ws((char)ch))
+			return cur_fail(c, "control character in quoted string");
+		if (ch == 0x7f)
+			return cur_fail(c, "control character in quoted string");
+		c->p++;
+	}
+	c->p = s;
+	return cur_fail(c, "unterminated quoted string");
+}
+
+/* *( SEMI generic-param ), generic-param = token [ EQUAL gen-value ],
+ * gen-value = token / host / quoted-string. Stops before ',' or the end. */
+static int scan_generic_params(struct cur *c, struct str *out)
+{
+	const char *s = c->p;
+	skip_lws(c);
+	while (at(c, ';')) {
+		c->p++;
+		skip_lws(c);
+		if (scan_token(c).len == 0)
+			return cur_fail(c, "empty or bad parameter name");
+		skip_lws(c);
+		if (at(c, '=')) {
+			c->p++;
+			skip_lws(c);
+			if (at(c, '"')) {
+				struct str q;
+				if (scan_quoted(c, &q) < 0)
+					return -EBADMSG;
+			} else {
+				const char *v = c->p;
+				/* token, or a host: IPv6 references and the
+				 * unbracketed received=IPv6 of RFC 5118 §4.5. */
+				while (c->p < c->end && (sip_cc((unsigned char)*c->p, SIP_CC_TOKEN) ||
+							 *c->p == ':' || *c->p == '[' || *c->p == ']'))
+					c->p++;
+				if (c->p == v)
+					return cur_fail(c, "empty parameter value");
+			}
+		}
+		skip_lws(c);
+	}
+	/* Trim trailing LWS from the span. */
+	const char *e = c->p;
+	while (e > s && is_ws(e[-1]))
+		e--;
+	*out = str_make(s, (size_t)(e - s));
+	return 0;
+}
+
+/* ---- Via (RFC 3261 §20.42) ---- */
+
+static void via_params_extract(struct sip_via *v)
+{
+	struct sip_param p;
+	struct str cur = v->params;
+	while (sip_params_next(&cur, &p)) {
+		if (str_case_eq_cstr(p.name, "branch")) {
+			v->branch = p.value;
+			v->has_branch = true;
+		} else if (str_case_eq_cstr(p.name, "received")) {
+			v->received = p.value;
+			v->has_received = true;
+		} else if (str_case_eq_cstr(p.name, "rport")) {
+			v->rport = p.value;
+			v->has_rport = true;
+		} else if (str_case_eq_cstr(p.name, "maddr")) {
+			v->maddr = p.value;
+		} else if (str_case_eq_cstr(p.name, "ttl")) {
+			v->ttl = p.value;
+		} else if (str_case_eq_cstr(p.name, "alias")) {
+			v->has_alias = true;
+		}
+	}
+}
+
+static int via_parm_parse(struct cur *c, struct sip_via *v)
+{
+	skip_lws(c);
+	const char *start = c->p;
+	v->protocol = scan_token(c);
+	if (v->protocol.len == 0)
+		return cur_fail(c, "bad Via protocol name");
+	skip_lws(c);
+	if (!at(c, '/'))
+		return cur_fail(c, "bad Via sent-protocol");
+	c->p++;
+	skip_lws(c);
+	v->version = scan_token(c);
+	if (v->version.len == 0)
+		return cur_fail(c, "bad Via protocol version");
+	skip_lws(c);
+	if (!at(c, '/'))
+		return cur_fail(c, "bad Via sent-protocol");
+	c->p++;
+	skip_lws(c);
+	v->transport = scan_token(c);
+	if (v->transport.len == 0)
+		return cur_fail(c, "bad Via transport");
+	if (c->p >= c->end || !is_ws(*c->p))
+		return cur_fail(c, "missing LWS before Via sent-by");
+	skip_lws(c);
+	/* sent-by = host [ COLON port ], COLON may carry LWS. */
+	const char *hs = c->p;
+	if (at(c, '[')) {
+		while (c->p < c->end && *c->p != ']')
+			c->p++;
+		if (c->p < c->end)
+			c->p++;
+	} else {
+		while (c->p < c->end && sip_cc((unsigned char)*c->p, SIP_CC_HOST))
+			c->p++;
+	}
+	const char *he = c->p;
+	skip_lws(c);
+	char hp[300];
+	size_t hl = (size_t)(he - hs);
+	if (hl == 0 || hl >= sizeof(hp) - 8)
+		return cur_fail(c, "bad Via sent-by host");
+	memcpy(hp, hs, hl);
+	if (at(c, ':')) {
+		c->p++;
+		skip_lws(c);
+		const char *ps = c->p;
+		while (c->p < c->end && ascii_is_digit(*c->p))
+			c->p++;
+		size_t pl = (size_t)(c->p - ps);
+		if (pl == 0 || pl > 6)
+			return cur_fail(c, "bad Via sent-by port");
+		hp[hl++] = ':';
+		memcpy(hp + hl, ps, pl);
+		hl += pl;
+	}
+	size_t bad;
+	struct str host;
+	if (sip_hostport_parse(str_make(hp, hl), &host, &v->host_type, &v->port, &v->has_port, &bad) < 0)
+		return cur_fail(c, "bad Via sent-by");
+	v->host = str_make(hs, host.len); /* the host is a prefix of the copy */
+	int rc = scan_generic_params(c, &v->params);
+	if (rc < 0)
+		return rc;
+	v->raw = str_trim_lws(str_make(start, (size_t)(c->p - start)));
+	via_params_extract(v);
+	return 0;
+}
+
+int sip_via_list_parse(struct str value, struct arena *arena, struct sip_via **first,
+		       size_t *err_off, const char **reason)
+{
+	struct cur c = {value.s, value.s, value.s + value.len, NULL};
+	struct sip_via **tail = first;
+	int n = 0;
+	*first = NULL;
+	for (;;) {
+		if (n >= SIPS_MAX_VIA) {
+			*err_off = (size_t)(c.p - c.base);
+			*reason = "too many Via entries";
+			return -EMSGSIZE;
+		}
+		struct sip_via *v = arena_alloc(arena, sizeof(*v));
+		if (!v) {
+			*err_off = (size_t)(c.p - c.base);
+			*reason = "message too complex";
+			return -ENOMEM;
+		}
+		if (via_parm_parse(&c, v) < 0) {
+			*err_off = (size_t)(c.p - c.base);
+			*reason = c.reason;
+			return -EBADMSG;
+		}
+		*tail = v;
+		tail = &v->next;
+		n++;
+		skip_lws(&c);
+		if (c.p == c.end)
+			return n;
+		if (*c.p != ',') {
+			*err_off = (size_t)(c.p - c.base);
+			*reason = "unexpected character after Via entry";
+			return -EBADMSG;
+		}
+		c.p++;
+	}
+}
+
+/* ---- name-addr / addr-spec (RFC 3261 §20.10, §25.1) ---- */
+
+static int addr_parse(struct cur *c, struct sip_addr *a)
+{
+	skip_lws(c);
+	const char *start = c->p;
+	const char *uri_s, *uri_e;
+	if (at(c, '"')) {
+		if (scan_quoted(c, &a->display) < 0)
+			return -EBADMSG;
+		skip_lws(c);
+		if (!at(c, '<'))
+			return cur_fail(c, "quoted display name without <URI>");
+	} else if (!at(c, '<')) {
+		/* Either display-name tokens followed by '<' (LWS before '<'
+		 * optional, RFC 4475 §3.1.1.6), or an addr-spec. */
+		const char *t = c->p;
+		while (c->p < c->end && (sip_cc((unsigned char)*c->p, SIP_CC_TOKEN) || is_ws(*c->p)))
+			c->p++;
+		if (at(c, '<') && c->p > t) {
+			a->display = str_trim_lws(str_make(t, (size_t)(c->p - t)));
+		} else {
+			c->p = t;
+		}
+	}
+	if (at(c, '<')) {
+		c->p++;
+		uri_s = c->p;
+		while (c->p < c->end && *c->p != '>')
+			c->p++;
+		if (c->p >= c->end)
+			return cur_fail(c, "missing > after URI");
+		uri_e = c->p;
+		c->p++;
+		a->bracketed = true;
+	} else {
+		/* addr-spec: the URI ends at ';' (header params), ',' or LWS.
+		 * A URI with ',', ';' or '?' must be bracketed (§20). */
+		uri_s = c->p;
+		while (c->p < c->end && *c->p != ';' && *c->p != ',' && !is_ws(*c->p))
+			c->p++;
+		uri_e = c->p;
+		if (memchr(uri_s, '?', (size_t)(uri_e - uri_s))) {
+			c->p = uri_s;
+			return cur_fail(c, "URI with headers must be enclosed in <>");
+		}
+	}
+	size_t off;
+	const char *why;
+	if (sip_uri_parse(str_make(uri_s, (size_t)(uri_e - uri_s)), &a->uri, &off, &why) < 0) {
+		c->p = uri_s + off;
+		return cur_fail(c, why);
+	}
+	if (scan_generic_params(c, &a->params) < 0)
+		return -EBADMSG;
+	a->raw = str_trim_lws(str_make(start, (size_t)(c->p - start)));
+	struct str tag;
+	if (sip_params_find(a->params, "tag", &tag)) {
+		a->tag = tag;
+		a->has_tag = true;
+	}
+	return 0;
+}
+
+int sip_addr_list_parse(struct str value, struct arena *arena, bool allow_star, bool *star,
+			struct sip_addr **first, size_t *err_off, const char **reason)
+{
+	struct cur c = {value.s, value.s, value.s + value.len, NULL};
+	struct sip_addr **tail = first;
+	int n = 0;
+	*first = NULL;
+	if (star)
+		*star = false;
+	struct str trimmed = str_trim_lws(value);
+	if (allow_star && trimmed.len == 1 && trimmed.s[0] == '*') {
+		*star = true;
+		return 0;
+	}
+	if (trimmed.len == 0) {
+		*err_off = 0;
+		*reason = "empty address header";
+		return -EBADMSG;
+	}
+	for (;;) {
+		if (n >= SIPS_MAX_ADDRS) {
+			*err_off = (size_t)(c.p - c.base);
+			*reason = "too many entries in address header";
+			return -EMSGSIZE;
+		}
+		struct sip_addr *a = arena_alloc(arena, sizeof(*a));
+		if (!a) {
+			*err_off = (size_t)(c.p - c.base);
+			*reason = "message too complex";
+			return -ENOMEM;
+		}
+		if (addr_parse(&c, a) < 0) {
+			*err_off = (size_t)(c.p - c.base);
+			*reason = c.reason;
+			return -EBADMSG;
+		}
+		*tail = a;
+		tail = &a->next;
+		n++;
+		skip_lws(&c);
+		if (c.p == c.end)
+			return n;
+		if (*c.p != ',') {
+			*err_off = (size_t)(c.p - c.base);
+			*reason = "unexpected character after address";
+			return -EBADMSG;
+		}
+		c.p++;
+	}
+}

@@ -1,0 +1,514 @@
+/* uri.c: URI parsing and comparison (RFC 3261 §19.1, §25.1; RFC 5954 IPv6). */
+#include "sip/uri.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+
+#include "base/limits.h"
+#include "sip/chars.h"
+
+static int fail(size_t *err_off, const char **reason, size_t off, const char *why)
+{
+	if (err_off)
+		*err_off = off;
+	if (reason)
+		*reason = why;
+	return -EBADMSG;
+}
+
+/* Checks `s` against a class, allowing %HH escapes. Returns the offset of
+ * the first bad byte or `s.len` when all are good. */
+static size_t scan_escaped(struct str s, uint16_t cls)
+{
+	for (size_t i = 0; i < s.len; i++) {
+		unsigned char c = (unsigned char)s.s[i];
+		if (c == '%') {
+			if (i + 2 >= s.len || !ascii_is_hex(s.s[i + 1]) || !ascii_is_hex(s.s[i + 2]))
+				return i;
+			i += 2;
+			continue;
+		}
+		if (!sip_cc(c, cls))
+			return i;
+	}
+	return s.len;
+}
+
+static bool ipv4_parse(struct str s)
+{
+	unsigned parts = 0, digits = 0, value = 0;
+	for (size_t i = 0; i < s.len; i++) {
+		char c = s.s[i];
+		if (ascii_is_digit(c)) {
+			if (++digits > 3)
+				return false;
+			value = value * 10 + (unsigned)(c - '0');
+			if (value > 255)
+				return false;
+		} else if (c == '.') {
+			if (digits == 0)
+				return false;
+			parts++;
+			digits = 0;
+			value = 0;
+		} else {
+			return false;
+		}
+	}
+	return digits > 0 && parts == 3;
+}
+
+/* hostname = *( domainlabel "." ) toplabel [ "." ]; labels of alphanum and
+ * '-', not starting or ending with '-'. '_' is tolerated (seen in practice). */
+static bool hostname_valid(struct str s, size_t *bad)
+{
+	size_t label_len = 0;
+	if (s.len == 0 || s.len > 255) {
+		*bad = 0;
+		return false;
+	}
+	for (size_t i = 0; i < s.len; i++) {
+		char c = s.s[i];
+		if (c == '.') {
+			if (label_len == 0 || s.s[i - 1] == '-') {
+				*bad = i;
+				return false;
+			}
+			label_len = 0;
+			continue;
+		}
+		if (!sip_cc((unsigned char)c, SIP_CC_HOST)) {
+			*bad = i;
+			return false;
+		}
+		if (c == '-' && label_len == 0) {
+			*bad = i;
+			return false;
+		}
+		if (++label_len > 63) {
+			*bad = i;
+			return false;
+		}
+	}
+	return true;
+}
+
+int sip_hostport_parse(struct str in, struct str *host, enum sip_host_type *type, uint16_t *port,
+		       bool *has_port, size_t *err_off)
+{
+	size_t i;
+	*has_port = false;
+	*port = 0;
+	if (in.len == 0)
+		return fail(err_off, NULL, 0, "empty host");
+	if (in.s[0] == '[') {
+		long close = str_index(in, ']');
+		char buf[64];
+		unsigned char addr[16];
+		if (close < 0)
+			return fail(err_off, NULL, 0, "unterminated IPv6 reference");
+		if ((size_t)close - 1 >= sizeof(buf) || close < 3)
+			return fail(err_off, NULL, 0, "bad IPv6 reference");
+		/* RFC 5954: the reference must be a real IPv6 address, which rules
+		 * out the three-colon form RFC 3261's ABNF let through. */
+		str_to_cbuf(str_make(in.s + 1, (size_t)close - 1), buf, sizeof(buf));
+		if (inet_pton(AF_INET6, buf, addr) != 1)
+			return fail(err_off, NULL, 1, "bad IPv6 address");
+		*host = str_make(in.s, (size_t)close + 1);
+		*type = SIP_HOST_IPV6;
+		i = (size_t)close + 1;
+	} else {
+		for (i = 0; i < in.len && in.s[i] != ':'; i++)
+			;
+		struct str h = str_make(in.s, i);
+		size_t bad = 0;
+		if (ipv4_parse(h)) {
+			*type = SIP_HOST_IPV4;
+		} else if (hostname_valid(h, &bad)) {
+			/* A name whose last label starts with a digit is an
+			 * invalid IPv4 address, not a host name (toplabel). */
+			size_t last = h.len;
+			if (h.s[last - 1] == '.')
+				last--;
+			size_t start = last;
+			while (start > 0 && h.s[start - 1] != '.')
+				start--;
+			if (start < last && ascii_is_digit(h.s[start]))
+				return fail(err_off, NULL, start, "bad host");
+			*type = SIP_HOST_NAME;
+		} else {
+			return fail(err_off, NULL, bad, "bad host");
+		}
+		*host = h;
+	}
+	if (i == in.len)
+		return 0;
+	if (in.s[i] != ':')
+		return fail(err_off, NULL, i, "bad host");
+	uint64_t v;
+	if (str_to_u64(str_make(in.s + i + 1, in.len - i - 1), 65535, &v) < 0)
+		return fail(err_off, NULL, i + 1, "bad port");
+	*port = (uint16_t)v;
+	*has_port = true;
+	return 0;
+}
+
+/* Validates ";name[=value]" URI parameters (RFC 3261 §19.1.1 uri-parameters). */
+static int uri_params_validate(struct str p, size_t base, size_t *err_off, const char **reason)
+{
+	size_t i = 0;
+	while (i < p.len) {
+		if (p.s[i] != ';')
+			return fail(err_off, reason, base + i, "bad URI parameter");
+		i++;
+		size_t start = i;
+		while (i < p.len && p.s[i] != ';')
+			i++;
+		struct str one = str_make(p.s + start, i - start);
+		long eq = str_index(one, '=');
+		struct str name = eq < 0 ? one : str_make(one.s, (size_t)eq);
+		if (name.len == 0)
+			return fail(err_off, reason, base + start, "empty URI parameter name");
+		size_t bad = scan_escaped(name, SIP_CC_UNRESERVED | SIP_CC_PARAM_UNRES);
+		if (bad != name.len)
+			return fail(err_off, reason, base + start + bad, "bad character in URI parameter");
+		if (eq >= 0) {
+			struct str val = str_make(one.s + eq + 1, one.len - (size_t)eq - 1);
+			if (val.len == 0)
+				return fail(err_off, reason, base + start + (size_t)eq, "empty URI parameter value");
+			bad = scan_escaped(val, SIP_CC_UNRESERVED | SIP_CC_PARAM_UNRES);
+			if (bad != val.len)
+				return fail(err_off, reason, base + start + (size_t)eq + 1 + bad,
+					    "bad character in URI parameter");
+		}
+	}
+	return 0;
+}
+
+/* Validates "hname=hvalue *( & hname=hvalue )" (RFC 3261 §19.1.1 headers). */
+static int uri_headers_validate(struct str h, size_t base, size_t *err_off, const char **reason)
+{
+	size_t i = 0;
+	if (h.len == 0)
+		return fail(err_off, reason, base, "empty URI headers");
+	while (i <= h.len) {
+		size_t start = i;
+		while (i < h.len && h.s[i] != '&')
+			i++;
+		struct str one = str_make(h.s + start, i - start);
+		long eq = str_index(one, '=');
+		if (eq <= 0)
+			return fail(err_off, reason, base + start, "bad URI header");
+		size_t bad = scan_escaped(str_make(one.s, (size_t)eq), SIP_CC_UNRESERVED | SIP_CC_HNV_UNRES);
+		if (bad != (size_t)eq)
+			return fail(err_off, reason, base + start + bad, "bad character in URI header");
+		struct str val = str_make(one.s + eq + 1, one.len - (size_t)eq - 1);
+		bad = scan_escaped(val, SIP_CC_UNRESERVED | SIP_CC_HNV_UNRES);
+		if (bad != val.len)
+			return fail(err_off, reason, base + start + (size_t)eq + 1 + bad,
+				    "bad character in URI header");
+		if (i == h.len)
+			break;
+		i++;
+	}
+	return 0;
+}
+
+static int sip_uri_parse_sip(struct str in, size_t off, struct sip_uri *uri, size_t *err_off,
+			     const char **reason)
+{
+	struct str rest = str_make(in.s + off, in.len - off);
+	/* userinfo ends at the first '@': neither host, parameters nor headers
+	 * may hold an unescaped '@', while the user part may hold ';', '?' and
+	 * '/' (RFC 3261 §25.1 user-unreserved, RFC 4475 §3.1.1.9). */
+	long at = str_index(rest, '@');
+	size_t hp_start = 0;
+	if (at >= 0) {
+		struct str userinfo = str_make(rest.s, (size_t)at);
+		long colon = str_index(userinfo, ':');
+		uri->user = colon < 0 ? userinfo : str_make(userinfo.s, (size_t)colon);
+		uri->has_user = true;
+		if (uri->user.len == 0)
+			return fail(err_off, reason, off, "empty user part");
+		size_t bad = scan_escaped(uri->user, SIP_CC_UNRESERVED | SIP_CC_USER_UNRES);
+		if (bad != uri->user.len)
+			return fail(err_off, reason, off + bad, "bad character in user part");
+		if (colon >= 0) {
+			uri->password = str_make(userinfo.s + colon + 1, userinfo.len - (size_t)colon - 1);
+			uri->has_password = true;
+			bad = scan_escaped(uri->password, SIP_CC_UNRESERVED | SIP_CC_PASS_EXTRA);
+			if (bad != uri->password.len)
+				return fail(err_off, reason, off + (size_t)colon + 1 + bad,
+					    "bad character in password");
+		}
+		hp_start = (size_t)at + 1;
+	}
+	size_t i = hp_start;
+	if (i < rest.len && rest.s[i] == '[') {
+		while (i < rest.len && rest.s[i] != ']')
+			i++;
+	}
+	while (i < rest.len && rest.s[i] != ';' && rest.s[i] != '?')
+		i++;
+	size_t bad = 0;
+	if (sip_hostport_parse(str_make(rest.s + hp_start, i - hp_start), &uri->host, &uri->host_type,
+			       &uri->port, &uri->has_port, &bad) < 0)
+		return fail(err_off, reason, off + hp_start + bad, "bad host or port in URI");
+	size_t params_start = i;
+	while (i < rest.len && rest.s[i] != '?')
+		i++;
+	uri->params = str_make(rest.s + params_start, i - params_start);
+	int rc = uri_params_validate(uri->params, off + params_start, err_off, reason);
+	if (rc < 0)
+		return rc;
+	if (i < rest.len) {
+		uri->headers = str_make(rest.s + i + 1, rest.len - i - 1);
+		rc = uri_headers_validate(uri->headers, off + i + 1, err_off, reason);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int sip_uri_parse(struct str in, struct sip_uri *uri, size_t *err_off, const char **reason)
+{
+	memset(uri, 0, sizeof(*uri));
+	uri->raw = in;
+	if (in.len == 0)
+		return fail(err_off, reason, 0, "empty URI");
+	if (in.len > SIPS_MAX_URI)
+		return fail(err_off, reason, SIPS_MAX_URI, "URI too long");
+	size_t i = 0;
+	if (!ascii_is_alpha(in.s[0]))
+		return fail(err_off, reason, 0, "URI scheme must start with a letter");
+	while (i < in.len && sip_cc((unsigned char)in.s[i], SIP_CC_SCHEME))
+		i++;
+	if (i == in.len || in.s[i] != ':')
+		return fail(err_off, reason, i, "URI without scheme");
+	uri->scheme = str_make(in.s, i);
+	i++;
+	if (str_case_eq_cstr(uri->scheme, "sip"))
+		uri->scheme_id = SIP_SCHEME_SIP;
+	else if (str_case_eq_cstr(uri->scheme, "sips"))
+		uri->scheme_id = SIP_SCHEME_SIPS;
+	else if (str_case_eq_cstr(uri->scheme, "tel"))
+		uri->scheme_id = SIP_SCHEME_TEL;
+	else
+		uri->scheme_id = SIP_SCHEME_OTHER;
+	uri->opaque = str_make(in.s + i, in.len - i);
+	if (uri->scheme_id == SIP_SCHEME_SIP || uri->scheme_id == SIP_SCHEME_SIPS)
+		return sip_uri_parse_sip(in, i, uri, err_off, reason);
+	if (uri->opaque.len == 0)
+		return fail(err_off, reason, i, "empty URI after scheme");
+	size_t bad = scan_escaped(uri->opaque, SIP_CC_UNRESERVED | SIP_CC_URIC_OPAQUE);
+	if (bad != uri->opaque.len)
+		return fail(err_off, reason, i + bad, "bad character in URI");
+	return 0;
+}
+
+static bool is_lws_char(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+bool sip_params_next(struct str *cursor, struct sip_param *p)
+{
+	const char *s = cursor->s, *end = cursor->s + cursor->len;
+	while (s < end && (is_lws_char(*s) || *s == ';'))
+		s++;
+	if (s >= end) {
+		cursor->s = end;
+		cursor->len = 0;
+		return false;
+	}
+	const char *name = s;
+	while (s < end && *s != '=' && *s != ';' && !is_lws_char(*s))
+		s++;
+	p->name = str_make(name, (size_t)(s - name));
+	p->value = STR_NULL;
+	p->has_value = false;
+	while (s < end && is_lws_char(*s))
+		s++;
+	if (s < end && *s == '=') {
+		s++;
+		while (s < end && is_lws_char(*s))
+			s++;
+		const char *v = s;
+		if (s < end && *s == '"') {
+			s++;
+			while (s < end && *s != '"') {
+				if (*s == '\\' && s + 1 < end)
+					s++;
+				s++;
+			}
+			if (s < end)
+				s++;
+		} else {
+			while (s < end && *s != ';' && !is_lws_char(*s))
+				s++;
+		}
+		p->value = str_make(v, (size_t)(s - v));
+		p->has_value = true;
+	}
+	cursor->s = s;
+	cursor->len = (size_t)(end - s);
+	return true;
+}
+
+bool sip_params_find(struct str params, const char *name, struct str *value)
+{
+	struct sip_param p;
+	struct str cur = params;
+	while (sip_params_next(&cur, &p)) {
+		if (str_case_eq_cstr(p.name, name)) {
+			if (value)
+				*value = p.value;
+			return true;
+		}
+	}
+	return false;
+}
+
+uint16_t sip_uri_default_port(const struct sip_uri *uri)
+{
+	return uri->scheme_id == SIP_SCHEME_SIPS ? 5061 : 5060;
+}
+
+/* RFC 3261 §19.1.4: an escaped character other than a reserved one equals
+ * the character itself. Decodes into `out`, keeping reserved escapes as
+ * upper-case %HH. Returns the decoded length or -1 on overflow. */
+static long uri_normalise(struct str in, char *out, size_t cap, bool fold_case)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < in.len; i++) {
+		char c = in.s[i];
+		if (c == '%' && i + 2 < in.len && ascii_is_hex(in.s[i + 1]) &&
+		    ascii_is_hex(in.s[i + 2])) {
+			char d = (char)(ascii_hex_value(in.s[i + 1]) * 16 + ascii_hex_value(in.s[i + 2]));
+			i += 2;
+			if (sip_cc((unsigned char)d, SIP_CC_RESERVED)) {
+				static const char hex[] = "0123456789ABCDEF";
+				if (n + 3 > cap)
+					return -1;
+				out[n++] = '%';
+				out[n++] = hex[((unsigned char)d) >> 4];
+				out[n++] = hex[((unsigned char)d) & 15];
+				continue;
+			}
+			c = d;
+		}
+		if (n + 1 > cap)
+			return -1;
+		out[n++] = fold_case ? ascii_lower(c) : c;
+	}
+	return (long)n;
+}
+
+static bool component_equal(struct str a, struct str b, bool fold_case)
+{
+	char na[SIPS_MAX_URI], nb[SIPS_MAX_URI];
+	long la = uri_normalise(a, na, sizeof(na), fold_case);
+	long lb = uri_normalise(b, nb, sizeof(nb), fold_case);
+	return la >= 0 && la == lb && memcmp(na, nb, (size_t)la) == 0;
+}
+
+/* The parameters that must match when present in either URI. */
+static bool param_must_match(struct str name)
+{
+	return str_case_eq_cstr(name, "user") || str_case_eq_cstr(name, "ttl") ||
+	       str_case_eq_cstr(name, "method") || str_case_eq_cstr(name, "maddr");
+}
+
+static bool params_find_normalised(struct str params, struct str name, struct sip_param *out)
+{
+	struct sip_param p;
+	struct str cur = params;
+	while (sip_params_next(&cur, &p))
+		if (component_equal(p.name, name, true)) {
+			*out = p;
+			return true;
+		}
+	return false;
+}
+
+static bool uri_params_equal(struct str a, struct str b)
+{
+	struct sip_param p, q;
+	struct str cur = a;
+	while (sip_params_next(&cur, &p)) {
+		if (params_find_normalised(b, p.name, &q)) {
+			if (p.has_value != q.has_value || !component_equal(p.value, q.value, true))
+				return false;
+		} else if (param_must_match(p.name)) {
+			return false;
+		}
+	}
+	cur = b;
+	while (sip_params_next(&cur, &p))
+		if (param_must_match(p.name) && !params_find_normalised(a, p.name, &q))
+			return false;
+	return true;
+}
+
+/* Headers: every header of either URI must be in the other with an equal
+ * value (§19.1.4: "never ignored"). */
+static bool uri_headers_subset(struct str a, struct str b)
+{
+	size_t i = 0;
+	while (i < a.len) {
+		size_t start = i;
+		while (i < a.len && a.s[i] != '&')
+			i++;
+		struct str one = str_make(a.s + start, i - start);
+		long eq = str_index(one, '=');
+		struct str name = str_make(one.s, eq < 0 ? one.len : (size_t)eq);
+		struct str val = eq < 0 ? STR_NULL : str_make(one.s + eq + 1, one.len - (size_t)eq - 1);
+		bool found = false;
+		size_t j = 0;
+		while (j < b.len && !found) {
+			size_t s2 = j;
+			while (j < b.len && b.s[j] != '&')
+				j++;
+			struct str o2 = str_make(b.s + s2, j - s2);
+			long e2 = str_index(o2, '=');
+			struct str n2 = str_make(o2.s, e2 < 0 ? o2.len : (size_t)e2);
+			struct str v2 = e2 < 0 ? STR_NULL : str_make(o2.s + e2 + 1, o2.len - (size_t)e2 - 1);
+			if (component_equal(name, n2, true) && component_equal(val, v2, false))
+				found = true;
+			j++;
+		}
+		if (!found)
+			return false;
+		i++;
+	}
+	return true;
+}
+
+bool sip_uri_equal(const struct sip_uri *a, const struct sip_uri *b)
+{
+	if (a->scheme_id != b->scheme_id)
+		return false;
+	if (a->scheme_id != SIP_SCHEME_SIP && a->scheme_id != SIP_SCHEME_SIPS)
+		return str_case_eq(a->scheme, b->scheme) && component_equal(a->opaque, b->opaque, true);
+	if (a->has_user != b->has_user || a->has_password != b->has_password)
+		return false;
+	if (!component_equal(a->user, b->user, false) || !component_equal(a->password, b->password, false))
+		return false;
+	if (!str_case_eq(a->host, b->host)) {
+		/* IPv6 references may be written differently. */
+		if (a->host_type != SIP_HOST_IPV6 || b->host_type != SIP_HOST_IPV6)
+			return false;
+		char ba[64], bb[64];
+		unsigned char xa[16], xb[16];
+		str_to_cbuf(str_make(a->host.s + 1, a->host.len - 2), ba, sizeof(ba));
+		str_to_cbuf(str_make(b->host.s + 1, b->host.len - 2), bb, sizeof(bb));
+		if (inet_pton(AF_INET6, ba, xa) != 1 || inet_pton(AF_INET6, bb, xb) != 1 ||
+		    memcmp(xa, xb, 16) != 0)
+			return false;
+	}
+	if (a->has_port != b->has_port || a->port != b->port)
+		return false;
+	if (!uri_params_equal(a->params, b->params))
+		return false;
+	return uri_headers_subset(a->headers, b->headers) && uri_headers_subset(b->headers, a->headers);
+}
