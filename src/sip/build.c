@@ -1,0 +1,270 @@
+/* build.c: message serialiser with edits (RFC 3261 §16.6, §8.2.6). */
+#include "sip/build.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+struct out {
+	char *p;
+	size_t len;
+	size_t cap;
+	bool overflow;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (o->overflow || n > o->cap - o->len) {
+		o->overflow = true;
+		return;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+static void put_str(struct out *o, struct str s)
+{
+	put(o, s.s, s.len);
+}
+
+static void put_cstr(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+static void put_uint(struct out *o, unsigned long v)
+{
+	char tmp[24];
+	int n = snprintf(tmp, sizeof(tmp), "%lu", v);
+	put(o, tmp, (size_t)n);
+}
+
+/* Writes "Name: e2, e3\r\n" for a multi-entry header line minus its first
+ * entry, or nothing when it held only one. */
+static void put_rest_of_via_line(struct out *o, const struct sip_hdr *h, const struct sip_via *first)
+{
+	bool any = false;
+	for (const struct sip_via *v = first->next; v && v->hdr == h; v = v->next) {
+		if (!any) {
+			put_str(o, h->name);
+			put_cstr(o, ": ");
+		} else {
+			put_cstr(o, ", ");
+		}
+		put_str(o, v->raw);
+		any = true;
+	}
+	if (any)
+		put_cstr(o, "\r\n");
+}
+
+static void put_rest_of_addr_line(struct out *o, const struct sip_hdr *h, const struct sip_addr *first)
+{
+	bool any = false;
+	for (const struct sip_addr *a = first->next; a && a->hdr == h; a = a->next) {
+		if (!any) {
+			put_str(o, h->name);
+			put_cstr(o, ": ");
+		} else {
+			put_cstr(o, ", ");
+		}
+		put_str(o, a->raw);
+		any = true;
+	}
+	if (any)
+		put_cstr(o, "\r\n");
+}
+
+/* A header line that ended in a bare LF is written back ending in CRLF. */
+static void put_line_end_fix(struct out *o, const struct sip_hdr *h)
+{
+	if (!o->overflow && h->line.len >= 2 && h->line.s[h->line.len - 2] != '\r') {
+		o->len--;
+		put_cstr(o, "\r\n");
+	}
+}
+
+int sip_msg_build(const struct sip_msg *m, const struct sip_edit *e, char *buf, size_t cap)
+{
+	struct out o = {buf, 0, cap, false};
+	static const struct sip_edit none;
+	if (!e)
+		e = &none;
+	if (m->is_request) {
+		put_str(&o, m->method);
+		put_cstr(&o, " ");
+		put_str(&o, e->new_ruri.len ? e->new_ruri : m->ruri_raw);
+		put_cstr(&o, " SIP/2.0\r\n");
+	} else {
+		put_str(&o, m->start_line);
+		put_cstr(&o, "\r\n");
+	}
+	bool via_done = false, rr_done = false, mf_done = false, route_done = false;
+	const struct sip_hdr *first_via = m->hdr_first[SIP_HDR_VIA];
+	for (const struct sip_hdr *h = m->headers; h; h = h->next) {
+		if (h == first_via && !via_done) {
+			via_done = true;
+			if (e->add_via.len) {
+				put_cstr(&o, "Via: ");
+				put_str(&o, e->add_via);
+				put_cstr(&o, "\r\n");
+			}
+			if (e->remove_top_via) {
+				put_rest_of_via_line(&o, h, m->via);
+				continue;
+			}
+		}
+		switch (h->id) {
+		case SIP_HDR_CONTENT_LENGTH:
+			continue; /* written once at the end */
+		case SIP_HDR_MAX_FORWARDS:
+			if (e->decrement_max_forwards && !mf_done) {
+				mf_done = true;
+				put_cstr(&o, "Max-Forwards: ");
+				put_uint(&o, m->max_forwards > 0 ? (unsigned long)m->max_forwards - 1 : 0);
+				put_cstr(&o, "\r\n");
+				continue;
+			}
+			break;
+		case SIP_HDR_RECORD_ROUTE:
+			if (e->add_record_route.len && !rr_done) {
+				rr_done = true;
+				put_cstr(&o, "Record-Route: ");
+				put_str(&o, e->add_record_route);
+				put_cstr(&o, "\r\n");
+			}
+			break;
+		case SIP_HDR_ROUTE:
+			if (e->pop_route && !route_done && m->route && m->route->hdr == h) {
+				route_done = true;
+				put_rest_of_addr_line(&o, h, m->route);
+				continue;
+			}
+			break;
+		default:
+			break;
+		}
+		put_str(&o, h->line);
+		/* A bare-LF line end is written back as CRLF. */
+		put_line_end_fix(&o, h);
+	}
+	if (e->add_via.len && !via_done) {
+		put_cstr(&o, "Via: ");
+		put_str(&o, e->add_via);
+		put_cstr(&o, "\r\n");
+	}
+	if (e->add_record_route.len && !rr_done) {
+		put_cstr(&o, "Record-Route: ");
+		put_str(&o, e->add_record_route);
+		put_cstr(&o, "\r\n");
+	}
+	if (e->decrement_max_forwards && !mf_done && m->is_request)
+		put_cstr(&o, "Max-Forwards: 70\r\n");
+	put_str(&o, e->extra_headers);
+	put_cstr(&o, "Content-Length: ");
+	put_uint(&o, m->body.len);
+	put_cstr(&o, "\r\n\r\n");
+	put_str(&o, m->body);
+	return o.overflow ? -EMSGSIZE : (int)o.len;
+}
+
+const char *sip_status_reason(int status)
+{
+	switch (status) {
+	case 100: return "Trying";
+	case 180: return "Ringing";
+	case 181: return "Call Is Being Forwarded";
+	case 182: return "Queued";
+	case 183: return "Session Progress";
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 300: return "Multiple Choices";
+	case 301: return "Moved Permanently";
+	case 302: return "Moved Temporarily";
+	case 305: return "Use Proxy";
+	case 380: return "Alternative Service";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 407: return "Proxy Authentication Required";
+	case 408: return "Request Timeout";
+	case 413: return "Request Entity Too Large";
+	case 415: return "Unsupported Media Type";
+	case 416: return "Unsupported URI Scheme";
+	case 420: return "Bad Extension";
+	case 423: return "Interval Too Brief";
+	case 430: return "Flow Failed";
+	case 439: return "First Hop Lacks Outbound Support";
+	case 480: return "Temporarily Unavailable";
+	case 481: return "Call/Transaction Does Not Exist";
+	case 482: return "Loop Detected";
+	case 483: return "Too Many Hops";
+	case 484: return "Address Incomplete";
+	case 486: return "Busy Here";
+	case 487: return "Request Terminated";
+	case 488: return "Not Acceptable Here";
+	case 491: return "Request Pending";
+	case 500: return "Server Internal Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Server Time-out";
+	case 505: return "Version Not Supported";
+	case 513: return "Message Too Large";
+	case 600: return "Busy Everywhere";
+	case 603: return "Decline";
+	case 604: return "Does Not Exist Anywhere";
+	case 606: return "Not Acceptable";
+	default: break;
+	}
+	if (status >= 200 && status < 300)
+		return "OK";
+	return "Unknown";
+}
+
+int sip_response_build(const struct sip_msg *req, int status, const char *reason,
+		       struct str to_tag, struct str extra_headers, char *buf, size_t cap)
+{
+	struct out o = {buf, 0, cap, false};
+	put_cstr(&o, "SIP/2.0 ");
+	put_uint(&o, (unsigned long)status);
+	put_cstr(&o, " ");
+	put_cstr(&o, reason ? reason : sip_status_reason(status));
+	put_cstr(&o, "\r\n");
+	for (const struct sip_hdr *h = req->headers; h; h = h->next) {
+		switch (h->id) {
+		case SIP_HDR_VIA:
+		case SIP_HDR_FROM:
+		case SIP_HDR_CALL_ID:
+		case SIP_HDR_CSEQ:
+			break;
+		case SIP_HDR_TO:
+			if (h != req->hdr_first[SIP_HDR_TO])
+				continue;
+			if (status > 100 && to_tag.len && req->to && !req->to->has_tag) {
+				put_str(&o, h->name);
+				put_cstr(&o, ": ");
+				put_str(&o, h->value);
+				put_cstr(&o, ";tag=");
+				put_str(&o, to_tag);
+				put_cstr(&o, "\r\n");
+				continue;
+			}
+			break;
+		case SIP_HDR_RECORD_ROUTE:
+			/* §12.1.1: Record-Route is copied in 2xx/18x to dialog-forming requests. */
+			if (status > 100 && status < 300)
+				break;
+			continue;
+		default:
+			continue;
+		}
+		put_str(&o, h->line);
+		put_line_end_fix(&o, h);
+	}
+	put_str(&o, extra_headers);
+	put_cstr(&o, "Content-Length: 0\r\n\r\n");
+	return o.overflow ? -EMSGSIZE : (int)o.len;
+}

@@ -1,0 +1,38 @@
+/* build.h: serialise new messages from parsed ones (forwarding, local responses). */
+#ifndef SIPSD_SIP_BUILD_H
+#define SIPSD_SIP_BUILD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/str.h"
+#include "sip/msg.h"
+
+/* Edits applied while a parsed message is written anew; the received
+ * bytes are never modified (design.md, Memory). */
+struct sip_edit {
+	struct str new_ruri;        /* requests: replaces the Request-URI when set */
+	struct str add_via;         /* a via-parm to put on top, e.g. "SIP/2.0/TLS h;branch=z9hG4bK.." */
+	bool remove_top_via;        /* responses going back (RFC 3261 §16.7 step 3) */
+	bool decrement_max_forwards; /* §16.6 step 3; adds "Max-Forwards: 70" when absent */
+	bool pop_route;             /* remove the first Route entry (§16.4, §16.6 step 6) */
+	struct str add_record_route; /* a Record-Route value to put on top, e.g. "<sips:h;lr>" */
+	struct str extra_headers;   /* whole lines ("Name: value\r\n"), appended */
+};
+
+/* Writes `m` with `e` applied into `out` (capacity `cap`). Content-Length
+ * is always written for the body carried. Returns the length written, or
+ * -EMSGSIZE when `cap` is too small. */
+int sip_msg_build(const struct sip_msg *m, const struct sip_edit *e, char *out, size_t cap);
+
+/* Writes a response to request `req` (RFC 3261 §8.2.6): the Via headers,
+ * From, Call-ID and CSeq copied, To copied with `to_tag` added when the
+ * To has no tag and the status is above 100, then `extra_headers` (whole
+ * lines) and an empty body. Returns the length or -EMSGSIZE. */
+int sip_response_build(const struct sip_msg *req, int status, const char *reason,
+		       struct str to_tag, struct str extra_headers, char *out, size_t cap);
+
+/* The reason phrase RFC 3261 §21 gives a status code ("Not Found"). */
+const char *sip_status_reason(int status);
+
+#endif
