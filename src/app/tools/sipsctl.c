@@ -13,6 +13,7 @@ struct sipsctl_command {
 static const struct sipsctl_command commands[] = {
 	{"msg", sipsctl_cmd_msg, "parse SIP messages from files and report their validity"},
 	{"cert", sipsctl_cmd_cert, "print a certificate's SIP domain identities and verdict"},
+	{"options", sipsctl_cmd_options, "send OPTIONS over UDP, TCP or TLS and print the answer"},
 };
 
 static void usage(FILE *out)

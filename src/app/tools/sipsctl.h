@@ -9,5 +9,6 @@
 
 int sipsctl_cmd_msg(int argc, char **argv);
 int sipsctl_cmd_cert(int argc, char **argv);
+int sipsctl_cmd_options(int argc, char **argv);
 
 #endif

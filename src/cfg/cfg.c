@@ -1,0 +1,340 @@
+/* cfg.c: parse and validate the configuration file. */
+#include "cfg/cfg.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/str.h"
+
+void cfg_init(struct cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->log_level = LOG_LVL_INFO;
+	c->policy = TLS_IDENTITY_POLICY_DEFAULT;
+	c->limits.max_conns = 20000;
+	c->limits.max_conns_per_ip = 256;
+	c->limits.max_handshakes = 512;
+	c->limits.handshake_timeout_ms = 5000;
+	c->limits.idle_timeout_ms = 3600 * 1000;
+	c->limits.max_write_queue = 1024 * 1024;
+}
+
+enum section { SEC_GLOBAL, SEC_TLS, SEC_LIMITS, SEC_DOMAIN, SEC_LISTEN };
+
+struct parser {
+	const char *path;
+	int line;
+	char *err;
+	size_t err_size;
+};
+
+static int perror_at(struct parser *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int perror_at(struct parser *p, const char *fmt, ...)
+{
+	int n = snprintf(p->err, p->err_size, "%s:%d: ", p->path, p->line);
+	if (n < 0 || (size_t)n >= p->err_size)
+		return -EINVAL;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p->err + n, p->err_size - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static char *trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+		s[--n] = '\0';
+	return s;
+}
+
+static int set_string(struct parser *p, char *dst, size_t size, const char *v)
+{
+	if (strlen(v) >= size)
+		return perror_at(p, "value too long (at most %zu characters)", size - 1);
+	memcpy(dst, v, strlen(v) + 1);
+	return 0;
+}
+
+static int set_bool(struct parser *p, bool *dst, const char *v)
+{
+	if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on"))
+		*dst = true;
+	else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off"))
+		*dst = false;
+	else
+		return perror_at(p, "expected yes or no, got '%s'", v);
+	return 0;
+}
+
+static int set_uint(struct parser *p, unsigned *dst, const char *v, unsigned min, unsigned max)
+{
+	uint64_t x;
+	if (str_to_u64(str_from_cstr(v), max, &x) < 0 || x < min)
+		return perror_at(p, "expected a whole number from %u to %u, got '%s'", min, max, v);
+	*dst = (unsigned)x;
+	return 0;
+}
+
+static int set_file(struct parser *p, char *dst, size_t size, const char *v)
+{
+	int rc = set_string(p, dst, size, v);
+	if (rc < 0)
+		return rc;
+	if (access(v, R_OK) != 0)
+		return perror_at(p, "cannot read '%s': %s", v, strerror(errno));
+	return 0;
+}
+
+static bool domain_name_valid(const char *d)
+{
+	size_t n = strlen(d);
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = d[i];
+		if (!(ascii_is_alpha(ch) || ascii_is_digit(ch) || ch == '-' || ch == '.'))
+			return false;
+	}
+	return true;
+}
+
+static int kv_global(struct parser *p, struct cfg *c, const char *k, const char *v)
+{
+	if (!strcmp(k, "workers"))
+		return set_uint(p, &c->workers, v, 0, 64);
+	if (!strcmp(k, "log_level")) {
+		static const char *names[] = {"error", "warn", "info", "debug"};
+		for (int i = 0; i < 4; i++)
+			if (!strcmp(v, names[i])) {
+				c->log_level = i;
+				return 0;
+			}
+		return perror_at(p, "log_level must be error, warn, info or debug");
+	}
+	return perror_at(p, "unknown key '%s' in the global section", k);
+}
+
+static int kv_tls(struct parser *p, struct cfg *c, const char *k, const char *v)
+{
+	if (!strcmp(k, "ca_file"))
+		return set_file(p, c->ca_file, sizeof(c->ca_file), v);
+	if (!strcmp(k, "ca_dir"))
+		return set_file(p, c->ca_dir, sizeof(c->ca_dir), v);
+	if (!strcmp(k, "crl_file"))
+		return set_file(p, c->crl_file, sizeof(c->crl_file), v);
+	if (!strcmp(k, "legacy_cn"))
+		return set_bool(p, &c->policy.legacy_cn, v);
+	if (!strcmp(k, "eku")) {
+		if (!strcmp(v, "lenient"))
+			c->policy.eku = TLS_EKU_LENIENT;
+		else if (!strcmp(v, "strict"))
+			c->policy.eku = TLS_EKU_STRICT;
+		else
+			return perror_at(p, "eku must be lenient or strict");
+		return 0;
+	}
+	return perror_at(p, "unknown key '%s' in [tls]", k);
+}
+
+static int kv_limits(struct parser *p, struct cfg *c, const char *k, const char *v)
+{
+	struct cfg_limits *l = &c->limits;
+	if (!strcmp(k, "max_conns"))
+		return set_uint(p, &l->max_conns, v, 1, 1000000);
+	if (!strcmp(k, "max_conns_per_ip"))
+		return set_uint(p, &l->max_conns_per_ip, v, 1, 1000000);
+	if (!strcmp(k, "max_handshakes"))
+		return set_uint(p, &l->max_handshakes, v, 1, 100000);
+	if (!strcmp(k, "handshake_timeout_ms"))
+		return set_uint(p, &l->handshake_timeout_ms, v, 100, 600000);
+	if (!strcmp(k, "idle_timeout_ms"))
+		return set_uint(p, &l->idle_timeout_ms, v, 1000, 86400000);
+	if (!strcmp(k, "max_write_queue"))
+		return set_uint(p, &l->max_write_queue, v, 65536, 1u << 30);
+	return perror_at(p, "unknown key '%s' in [limits]", k);
+}
+
+static int kv_domain(struct parser *p, struct cfg_domain *d, const char *k, const char *v)
+{
+	if (!strcmp(k, "cert"))
+		return set_file(p, d->cert, sizeof(d->cert), v);
+	if (!strcmp(k, "key"))
+		return set_file(p, d->key, sizeof(d->key), v);
+	if (!strcmp(k, "chain"))
+		return set_file(p, d->chain, sizeof(d->chain), v);
+	return perror_at(p, "unknown key '%s' in [domain]", k);
+}
+
+static int kv_listen(struct parser *p, struct cfg_listener *l, const char *k, const char *v)
+{
+	if (!strcmp(k, "domain")) {
+		if (!domain_name_valid(v))
+			return perror_at(p, "bad domain name '%s'", v);
+		return set_string(p, l->domain, sizeof(l->domain), v);
+	}
+	if (!strcmp(k, "require_client_cert"))
+		return set_bool(p, &l->require_client_cert, v);
+	return perror_at(p, "unknown key '%s' in [listen]", k);
+}
+
+/* "[name arg1 arg2]" into words. */
+static int split_section(char *s, char **words, int max)
+{
+	int n = 0;
+	while (*s) {
+		while (*s == ' ' || *s == '\t')
+			*s++ = '\0';
+		if (!*s)
+			break;
+		if (n == max)
+			return max + 1;
+		words[n++] = s;
+		while (*s && *s != ' ' && *s != '\t')
+			s++;
+	}
+	return n;
+}
+
+int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size)
+{
+	struct parser p = {path, 0, err, err_size};
+	cfg_init(c);
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, err_size, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	char buf[1024];
+	enum section sec = SEC_GLOBAL;
+	int rc = 0;
+	while (fgets(buf, sizeof(buf), f)) {
+		p.line++;
+		if (!strchr(buf, '\n') && !feof(f)) {
+			rc = perror_at(&p, "line too long");
+			break;
+		}
+		char *hash = strchr(buf, '#');
+		if (hash)
+			*hash = '\0';
+		char *s = trim(buf);
+		if (!*s)
+			continue;
+		if (*s == '[') {
+			char *close = strchr(s, ']');
+			if (!close || close[1]) {
+				rc = perror_at(&p, "bad section header");
+				break;
+			}
+			*close = '\0';
+			char *w[4];
+			int nw = split_section(s + 1, w, 4);
+			if (nw == 1 && !strcmp(w[0], "tls")) {
+				sec = SEC_TLS;
+			} else if (nw == 1 && !strcmp(w[0], "limits")) {
+				sec = SEC_LIMITS;
+			} else if (nw == 2 && !strcmp(w[0], "domain")) {
+				if (c->ndomains >= CFG_MAX_DOMAINS) {
+					rc = perror_at(&p, "too many domains (at most %d)", CFG_MAX_DOMAINS);
+					break;
+				}
+				if (!domain_name_valid(w[1])) {
+					rc = perror_at(&p, "bad domain name '%s'", w[1]);
+					break;
+				}
+				struct cfg_domain *d = &c->domains[c->ndomains++];
+				set_string(&p, d->name, sizeof(d->name), w[1]);
+				for (char *q = d->name; *q; q++)
+					*q = ascii_lower(*q);
+				d->line = p.line;
+				sec = SEC_DOMAIN;
+			} else if (nw == 3 && !strcmp(w[0], "listen")) {
+				if (c->nlisteners >= CFG_MAX_LISTENERS) {
+					rc = perror_at(&p, "too many listeners (at most %d)", CFG_MAX_LISTENERS);
+					break;
+				}
+				struct cfg_listener *l = &c->listeners[c->nlisteners];
+				if (!strcmp(w[1], "udp"))
+					l->proto = CFG_PROTO_UDP;
+				else if (!strcmp(w[1], "tcp"))
+					l->proto = CFG_PROTO_TCP;
+				else if (!strcmp(w[1], "tls"))
+					l->proto = CFG_PROTO_TLS;
+				else {
+					rc = perror_at(&p, "listener transport must be udp, tcp or tls");
+					break;
+				}
+				if (set_string(&p, l->addr, sizeof(l->addr), w[2]) < 0) {
+					rc = -EINVAL;
+					break;
+				}
+				l->line = p.line;
+				c->nlisteners++;
+				sec = SEC_LISTEN;
+			} else {
+				rc = perror_at(&p, "unknown section [%s]", s + 1);
+				break;
+			}
+			continue;
+		}
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			rc = perror_at(&p, "expected 'key = value'");
+			break;
+		}
+		*eq = '\0';
+		char *k = trim(s), *v = trim(eq + 1);
+		if (!*k || !*v) {
+			rc = perror_at(&p, "expected 'key = value'");
+			break;
+		}
+		switch (sec) {
+		case SEC_GLOBAL: rc = kv_global(&p, c, k, v); break;
+		case SEC_TLS: rc = kv_tls(&p, c, k, v); break;
+		case SEC_LIMITS: rc = kv_limits(&p, c, k, v); break;
+		case SEC_DOMAIN: rc = kv_domain(&p, &c->domains[c->ndomains - 1], k, v); break;
+		case SEC_LISTEN: rc = kv_listen(&p, &c->listeners[c->nlisteners - 1], k, v); break;
+		}
+		if (rc < 0)
+			break;
+	}
+	fclose(f);
+	if (rc < 0)
+		return rc;
+	/* Whole-file rules. */
+	for (unsigned i = 0; i < c->ndomains; i++) {
+		p.line = c->domains[i].line;
+		if (!c->domains[i].cert[0])
+			return perror_at(&p, "domain %s has no cert", c->domains[i].name);
+	}
+	for (unsigned i = 0; i < c->nlisteners; i++) {
+		struct cfg_listener *l = &c->listeners[i];
+		p.line = l->line;
+		if (l->proto != CFG_PROTO_TLS)
+			continue;
+		if (c->ndomains == 0)
+			return perror_at(&p, "a tls listener needs at least one [domain]");
+		if (l->domain[0]) {
+			bool found = false;
+			for (unsigned j = 0; j < c->ndomains; j++)
+				found |= str_case_eq_cstr(str_from_cstr(c->domains[j].name), l->domain);
+			if (!found)
+				return perror_at(&p, "listener domain %s is not a configured [domain]",
+						 l->domain);
+		}
+	}
+	if (c->nlisteners == 0) {
+		p.line = 0;
+		return perror_at(&p, "no [listen ...] section");
+	}
+	return 0;
+}

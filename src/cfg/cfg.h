@@ -1,0 +1,64 @@
+/* cfg.h: the sipsd configuration file: a small, strict INI-like format
+ * (sections, `key = value`, `#` comments). Errors name the file and line. */
+#ifndef SIPSD_CFG_CFG_H
+#define SIPSD_CFG_CFG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tls/identity.h"
+
+#define CFG_MAX_DOMAINS 16
+#define CFG_MAX_LISTENERS 16
+#define CFG_MAX_PATH 512
+#define CFG_MAX_NAME 254
+
+struct cfg_domain {
+	char name[CFG_MAX_NAME];
+	char cert[CFG_MAX_PATH];
+	char key[CFG_MAX_PATH];
+	char chain[CFG_MAX_PATH];
+	int line;
+};
+
+enum cfg_proto { CFG_PROTO_UDP = 1, CFG_PROTO_TCP, CFG_PROTO_TLS };
+
+struct cfg_listener {
+	enum cfg_proto proto;
+	char addr[64];              /* "127.0.0.1:5061", "[::1]:5061" */
+	char domain[CFG_MAX_NAME];  /* TLS: default domain (no SNI); "" = first domain */
+	bool require_client_cert;   /* TLS: refuse clients without a certificate */
+	int line;
+};
+
+struct cfg_limits {
+	unsigned max_conns;
+	unsigned max_conns_per_ip;
+	unsigned max_handshakes;
+	unsigned handshake_timeout_ms;
+	unsigned idle_timeout_ms;
+	unsigned max_write_queue;
+};
+
+struct cfg {
+	unsigned workers; /* 0: one per core */
+	int log_level;    /* enum log_level */
+	char ca_file[CFG_MAX_PATH];
+	char ca_dir[CFG_MAX_PATH];
+	char crl_file[CFG_MAX_PATH];
+	struct tls_identity_policy policy;
+	struct cfg_limits limits;
+	struct cfg_domain domains[CFG_MAX_DOMAINS];
+	unsigned ndomains;
+	struct cfg_listener listeners[CFG_MAX_LISTENERS];
+	unsigned nlisteners;
+};
+
+/* Fill the defaults (docs/configuration.md). */
+void cfg_init(struct cfg *c);
+
+/* Read and validate `path` into `c` (which cfg_load initialises). On error
+ * returns a negative errno and writes "FILE:LINE: message" into err. */
+int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size);
+
+#endif

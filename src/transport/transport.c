@@ -1,0 +1,1116 @@
+/* transport.c: listeners and connections of one worker (RFC 3261 §18, RFC 5923). */
+#include "transport/transport.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "base/limits.h"
+#include "base/log.h"
+#include "tls/tls_ctx.h"
+
+#define TP_MAX_LISTENERS 16
+#define TP_HASH_BUCKETS 4096 /* power of two */
+#define TP_READ_CHUNK 16384
+#define TP_UDP_BUF (SIPS_MAX_MSG_SIZE + 1)
+
+enum conn_state { CONN_CONNECTING, CONN_HANDSHAKE, CONN_OPEN, CONN_CLOSING, CONN_CLOSED };
+
+struct wq_chunk {
+	struct wq_chunk *next;
+	size_t len, off;
+	char data[];
+};
+
+struct tp_listener {
+	int fd;
+	enum tp_proto proto;
+	struct tls_ctx *ctx;
+	uint16_t port;
+	struct transport *tp;
+};
+
+struct tp_conn {
+	struct transport *tp;
+	struct tp_conn *hnext; /* hash chain by remote address */
+	struct tp_conn **hprev;
+	uint64_t id;
+	unsigned refs;
+	int fd;
+	enum tp_proto proto;
+	enum conn_state state;
+	bool inbound;
+	bool authenticated;
+	bool want_write;
+	bool close_after_flush;
+	struct sockaddr_storage remote;
+	socklen_t remote_len;
+	struct sockaddr_storage local;
+	socklen_t local_len;
+	SSL *ssl;
+	struct sip_framer framer;
+	struct wq_chunk *wq_head, *wq_tail;
+	size_t wq_bytes;
+	struct loop_timer timer; /* handshake, then idle timeout */
+	uint64_t last_rx_ms;
+	struct loop_deferred free_node;
+	const struct tls_identity_set *ids; /* TLS: the peer's set, owned by the SSL */
+	char sni[TLS_IDENTITY_MAX_NAME + 1];
+	char failure[256];
+};
+
+struct ip_count {
+	struct ip_count *next;
+	struct sockaddr_storage addr; /* port zeroed */
+	unsigned count;
+};
+
+/* Counts shared by the transports of all workers: limits are per process,
+ * while SO_REUSEPORT spreads connections over the workers. */
+struct tp_group {
+	pthread_mutex_t lock; /* guards ipbuckets (taken on accept and close only) */
+	struct ip_count *ipbuckets[TP_HASH_BUCKETS];
+	atomic_uint conns;
+	atomic_uint handshakes;
+};
+
+struct transport {
+	struct tp_group *group;
+	bool owns_group;
+	struct loop *loop;
+	struct tp_limits limits;
+	struct tp_handler h;
+	struct tp_listener listeners[TP_MAX_LISTENERS];
+	unsigned nlisteners;
+	struct tp_conn *buckets[TP_HASH_BUCKETS];
+	struct tp_stats stats;
+	uint64_t next_id;
+	char *udp_buf;
+	struct log_ratelimit rl;
+};
+
+static const struct tls_identity_set empty_ids;
+
+const char *tp_proto_name(enum tp_proto proto)
+{
+	switch (proto) {
+	case TP_PROTO_UDP: return "udp";
+	case TP_PROTO_TCP: return "tcp";
+	case TP_PROTO_TLS: return "tls";
+	}
+	return "?";
+}
+
+void tp_limits_default(struct tp_limits *l)
+{
+	l->max_conns = 20000;
+	l->max_conns_per_ip = 256;
+	l->max_handshakes = 512;
+	l->handshake_timeout_ms = 5000;
+	l->idle_timeout_ms = 3600 * 1000;
+	l->max_msg_size = SIPS_MAX_MSG_SIZE;
+	l->max_write_queue = 1024 * 1024;
+}
+
+/* ---- addresses ---- */
+
+void tp_addr_format(const struct sockaddr *sa, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(buf, size, "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(buf, size, "[%s]:%u", host, port);
+	} else {
+		snprintf(buf, size, "?");
+	}
+}
+
+int tp_addr_parse(const char *text, uint16_t default_port, struct sockaddr_storage *ss,
+		  socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *port_s = NULL;
+	memset(ss, 0, sizeof(*ss));
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+		if (!close || (size_t)(close - text - 1) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, text + 1, (size_t)(close - text - 1));
+		host[close - text - 1] = '\0';
+		if (close[1] == ':')
+			port_s = close + 2;
+		else if (close[1] != '\0')
+			return -EINVAL;
+	} else {
+		const char *colon = strrchr(text, ':');
+		size_t hl = colon ? (size_t)(colon - text) : strlen(text);
+		if (hl >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, text, hl);
+		host[hl] = '\0';
+		if (colon)
+			port_s = colon + 1;
+	}
+	uint64_t port = default_port;
+	if (port_s && str_to_u64(str_from_cstr(port_s), 65535, &port) < 0)
+		return -EINVAL;
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static bool addr_equal(const struct sockaddr *a, const struct sockaddr *b, bool with_port)
+{
+	if (a->sa_family != b->sa_family)
+		return false;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_addr.s_addr == y->sin_addr.s_addr && (!with_port || x->sin_port == y->sin_port);
+	}
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+		return !memcmp(&x->sin6_addr, &y->sin6_addr, 16) &&
+		       (!with_port || x->sin6_port == y->sin6_port);
+	}
+	return false;
+}
+
+static uint32_t addr_hash(const struct sockaddr *sa, bool with_port)
+{
+	uint32_t h = 2166136261u;
+	const unsigned char *p;
+	size_t n;
+	uint16_t port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+		p = (const unsigned char *)&in->sin_addr;
+		n = 4;
+		port = in->sin_port;
+	} else {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+		p = (const unsigned char *)&in6->sin6_addr;
+		n = 16;
+		port = in6->sin6_port;
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	if (with_port)
+		h = (h ^ port) * 16777619u;
+	return h & (TP_HASH_BUCKETS - 1);
+}
+
+/* ---- per-source-address counts (inbound limit) ---- */
+
+static struct ip_count **ip_slot(struct tp_group *g, const struct sockaddr *sa)
+{
+	struct ip_count **pp = &g->ipbuckets[addr_hash(sa, false)];
+	while (*pp && !addr_equal((struct sockaddr *)&(*pp)->addr, sa, false))
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static int ip_count_inc(struct transport *tp, const struct sockaddr *sa, socklen_t len)
+{
+	struct tp_group *g = tp->group;
+	int rc = 0;
+	pthread_mutex_lock(&g->lock);
+	struct ip_count **pp = ip_slot(g, sa);
+	if (!*pp) {
+		struct ip_count *n = calloc(1, sizeof(*n));
+		if (!n) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		memcpy(&n->addr, sa, len);
+		*pp = n;
+	}
+	if ((*pp)->count >= tp->limits.max_conns_per_ip)
+		rc = -EMFILE;
+	else
+		(*pp)->count++;
+out:
+	pthread_mutex_unlock(&g->lock);
+	return rc;
+}
+
+static void ip_count_dec(struct transport *tp, const struct sockaddr *sa)
+{
+	struct tp_group *g = tp->group;
+	pthread_mutex_lock(&g->lock);
+	struct ip_count **pp = ip_slot(g, sa);
+	if (*pp && --(*pp)->count == 0) {
+		struct ip_count *dead = *pp;
+		*pp = dead->next;
+		free(dead);
+	}
+	pthread_mutex_unlock(&g->lock);
+}
+
+int tp_group_create(struct tp_group **out)
+{
+	struct tp_group *g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	pthread_mutex_init(&g->lock, NULL);
+	*out = g;
+	return 0;
+}
+
+void tp_group_destroy(struct tp_group *g)
+{
+	if (!g)
+		return;
+	for (unsigned b = 0; b < TP_HASH_BUCKETS; b++) {
+		struct ip_count *n = g->ipbuckets[b];
+		while (n) {
+			struct ip_count *next = n->next;
+			free(n);
+			n = next;
+		}
+	}
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}
+
+static void handshake_begin(struct transport *tp)
+{
+	tp->stats.handshakes_current++;
+	atomic_fetch_add(&tp->group->handshakes, 1);
+}
+
+static void handshake_end(struct transport *tp)
+{
+	if (tp->stats.handshakes_current) {
+		tp->stats.handshakes_current--;
+		atomic_fetch_sub(&tp->group->handshakes, 1);
+	}
+}
+
+/* ---- creation ---- */
+
+int tp_create(struct loop *loop, struct tp_group *group, const struct tp_limits *limits,
+	      const struct tp_handler *h, struct transport **out)
+{
+	struct transport *tp = calloc(1, sizeof(*tp));
+	if (!tp)
+		return -ENOMEM;
+	if (group) {
+		tp->group = group;
+	} else if (tp_group_create(&tp->group) < 0) {
+		free(tp);
+		return -ENOMEM;
+	} else {
+		tp->owns_group = true;
+	}
+	tp->loop = loop;
+	if (limits)
+		tp->limits = *limits;
+	else
+		tp_limits_default(&tp->limits);
+	tp->h = *h;
+	tp->next_id = 1;
+	tp->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(20, 1000);
+	*out = tp;
+	return 0;
+}
+
+static void conn_io_cb(int fd, uint32_t events, void *arg);
+static void listener_cb(int fd, uint32_t events, void *arg);
+static void udp_cb(int fd, uint32_t events, void *arg);
+
+int tp_listen(struct transport *tp, enum tp_proto proto, const struct sockaddr *addr,
+	      socklen_t addr_len, struct tls_ctx *server_ctx)
+{
+	if (tp->nlisteners >= TP_MAX_LISTENERS)
+		return -ENOSPC;
+	if (proto == TP_PROTO_TLS && !server_ctx)
+		return -EINVAL;
+	int type = proto == TP_PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	int fd = socket(addr->sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (addr->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, addr, addr_len) < 0 || (type == SOCK_STREAM && listen(fd, 1024) < 0)) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	struct sockaddr_storage bound;
+	socklen_t bl = sizeof(bound);
+	getsockname(fd, (struct sockaddr *)&bound, &bl);
+	struct tp_listener *l = &tp->listeners[tp->nlisteners];
+	l->fd = fd;
+	l->proto = proto;
+	l->ctx = server_ctx;
+	l->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
+						   : ((struct sockaddr_in6 *)&bound)->sin6_port);
+	l->tp = tp;
+	if (proto == TP_PROTO_UDP && !tp->udp_buf) {
+		tp->udp_buf = malloc(TP_UDP_BUF);
+		if (!tp->udp_buf) {
+			close(fd);
+			return -ENOMEM;
+		}
+	}
+	int rc = loop_fd_add(tp->loop, fd, LOOP_READ, proto == TP_PROTO_UDP ? udp_cb : listener_cb, l);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	tp->nlisteners++;
+	return 0;
+}
+
+uint16_t tp_listener_port(const struct transport *tp, enum tp_proto proto)
+{
+	for (unsigned i = tp->nlisteners; i-- > 0;)
+		if (tp->listeners[i].proto == proto)
+			return tp->listeners[i].port;
+	return 0;
+}
+
+/* ---- connection life ---- */
+
+static void conn_hash_insert(struct transport *tp, struct tp_conn *c)
+{
+	struct tp_conn **b = &tp->buckets[addr_hash((struct sockaddr *)&c->remote, true)];
+	c->hnext = *b;
+	if (*b)
+		(*b)->hprev = &c->hnext;
+	c->hprev = b;
+	*b = c;
+}
+
+static void conn_hash_remove(struct tp_conn *c)
+{
+	if (!c->hprev)
+		return;
+	*c->hprev = c->hnext;
+	if (c->hnext)
+		c->hnext->hprev = c->hprev;
+	c->hprev = NULL;
+	c->hnext = NULL;
+}
+
+static void conn_free(struct tp_conn *c)
+{
+	struct wq_chunk *w = c->wq_head;
+	while (w) {
+		struct wq_chunk *n = w->next;
+		free(w);
+		w = n;
+	}
+	sip_framer_fini(&c->framer);
+	if (c->ssl)
+		SSL_free(c->ssl);
+	free(c);
+}
+
+static void conn_free_deferred(void *arg)
+{
+	conn_free(arg);
+}
+
+void tp_conn_ref(struct tp_conn *c)
+{
+	c->refs++;
+}
+
+void tp_conn_unref(struct tp_conn *c)
+{
+	if (--c->refs == 0) {
+		/* Never free inside a callback of the connection itself. */
+		loop_defer_node(c->tp->loop, &c->free_node, conn_free_deferred, c);
+	}
+}
+
+static void conn_timer_cb(void *arg);
+
+static struct tp_conn *conn_new(struct transport *tp, int fd, enum tp_proto proto, bool inbound,
+				const struct sockaddr *remote, socklen_t remote_len)
+{
+	struct tp_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->tp = tp;
+	c->id = tp->next_id++;
+	c->refs = 1; /* the transport's own reference while open */
+	c->fd = fd;
+	c->proto = proto;
+	c->inbound = inbound;
+	memcpy(&c->remote, remote, remote_len);
+	c->remote_len = remote_len;
+	c->local_len = sizeof(c->local);
+	getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
+	sip_framer_init(&c->framer, tp->limits.max_msg_size + 4096);
+	loop_timer_init(&c->timer, conn_timer_cb, c);
+	c->last_rx_ms = loop_now_ms(tp->loop);
+	conn_hash_insert(tp, c);
+	tp->stats.conns_current++;
+	atomic_fetch_add(&tp->group->conns, 1);
+	return c;
+}
+
+static void conn_close_now(struct tp_conn *c, const char *reason)
+{
+	struct transport *tp = c->tp;
+	if (c->state == CONN_CLOSED)
+		return;
+	bool was_handshaking = c->state == CONN_HANDSHAKE;
+	c->state = CONN_CLOSED;
+	if (was_handshaking)
+		handshake_end(tp);
+	loop_timer_cancel(&c->timer);
+	loop_fd_remove(tp->loop, c->fd);
+	close(c->fd);
+	c->fd = -1;
+	conn_hash_remove(c);
+	if (c->inbound)
+		ip_count_dec(tp, (struct sockaddr *)&c->remote);
+	tp->stats.conns_current--;
+	atomic_fetch_sub(&tp->group->conns, 1);
+	tp->stats.conns_closed++;
+	char addr[64];
+	tp_addr_format((struct sockaddr *)&c->remote, addr, sizeof(addr));
+	LOG_DEBUG("conn.close", "conn=%llu proto=%s peer=%s reason=\"%s\"", (unsigned long long)c->id,
+		  tp_proto_name(c->proto), addr, reason);
+	if (tp->h.conn_closed_cb)
+		tp->h.conn_closed_cb(tp, c, reason, tp->h.arg);
+	tp_conn_unref(c);
+}
+
+void tp_conn_close(struct tp_conn *c, bool graceful, const char *reason)
+{
+	if (c->state == CONN_CLOSED)
+		return;
+	if (graceful && c->wq_bytes && c->state == CONN_OPEN) {
+		c->close_after_flush = true;
+		return;
+	}
+	if (c->ssl && c->state == CONN_OPEN)
+		SSL_shutdown(c->ssl); /* best effort close_notify */
+	conn_close_now(c, reason);
+}
+
+static void conn_arm_idle(struct tp_conn *c)
+{
+	loop_timer_start(c->tp->loop, &c->timer, c->tp->limits.idle_timeout_ms);
+}
+
+static void conn_timer_cb(void *arg)
+{
+	struct tp_conn *c = arg;
+	struct transport *tp = c->tp;
+	if (c->state == CONN_HANDSHAKE || c->state == CONN_CONNECTING) {
+		tp->stats.handshake_timeouts++;
+		snprintf(c->failure, sizeof(c->failure), "handshake timeout");
+		if (!c->inbound && tp->h.conn_ready_cb)
+			tp->h.conn_ready_cb(tp, c, false, tp->h.arg);
+		conn_close_now(c, "handshake timeout");
+		return;
+	}
+	uint64_t idle = loop_now_ms(tp->loop) - c->last_rx_ms;
+	if (idle >= tp->limits.idle_timeout_ms) {
+		tp->stats.idle_timeouts++;
+		conn_close_now(c, "idle timeout");
+		return;
+	}
+	loop_timer_start(tp->loop, &c->timer, tp->limits.idle_timeout_ms - idle);
+}
+
+static void conn_update_interest(struct tp_conn *c)
+{
+	uint32_t ev = LOOP_READ;
+	if (c->state == CONN_CONNECTING || c->wq_bytes || c->want_write)
+		ev |= LOOP_WRITE;
+	loop_fd_modify(c->tp->loop, c->fd, ev);
+}
+
+/* ---- TLS ---- */
+
+static void conn_log_tls(struct tp_conn *c)
+{
+	char addr[64], peer[768] = "";
+	tp_addr_format((struct sockaddr *)&c->remote, addr, sizeof(addr));
+	const struct tls_peer *p = tls_ssl_peer(c->ssl);
+	if (p)
+		tls_peer_format(p, peer, sizeof(peer));
+	/* RFC 5922 §7.4 / spec rule 9: one line per connection with the peer's
+	 * identity set and the certificate fingerprint. */
+	LOG_INFO("tls.peer", "conn=%llu dir=%s peer=%s sni=%s version=%s authenticated=%s %s",
+		 (unsigned long long)c->id, c->inbound ? "in" : "out", addr, c->sni[0] ? c->sni : "-",
+		 SSL_get_version(c->ssl), c->authenticated ? "yes" : "no", peer);
+}
+
+/* After the handshake: what the verify callback decided. A client without a
+ * certificate is "unauthenticated", not an error (spec rule 8). */
+static void conn_identify(struct tp_conn *c)
+{
+	const struct tls_peer *p = tls_ssl_peer(c->ssl);
+	if (c->inbound) {
+		const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+		if (sni)
+			snprintf(c->sni, sizeof(c->sni), "%s", sni);
+	}
+	if (!p)
+		return;
+	c->authenticated = p->auth == TLS_PEER_AUTHENTICATED;
+	if (c->authenticated)
+		c->ids = &p->ids;
+}
+
+static void conn_flush(struct tp_conn *c);
+static void conn_read(struct tp_conn *c);
+
+static void conn_handshake(struct tp_conn *c)
+{
+	struct transport *tp = c->tp;
+	ERR_clear_error();
+	int rc = SSL_do_handshake(c->ssl);
+	if (rc == 1 && tls_ssl_handshake_done(c->ssl) == 0) {
+		c->state = CONN_OPEN;
+		c->want_write = false;
+		handshake_end(tp);
+		conn_identify(c);
+		conn_log_tls(c);
+		conn_arm_idle(c);
+		if (!c->inbound && tp->h.conn_ready_cb)
+			tp->h.conn_ready_cb(tp, c, true, tp->h.arg);
+		if (c->state != CONN_OPEN)
+			return;
+		conn_flush(c);
+		if (c->state == CONN_OPEN)
+			conn_read(c); /* TLS 1.3 may carry data with the last flight */
+		return;
+	}
+	int err = rc == 1 ? SSL_ERROR_SSL : SSL_get_error(c->ssl, rc);
+	if (err == SSL_ERROR_WANT_READ) {
+		c->want_write = false;
+		conn_update_interest(c);
+		return;
+	}
+	if (err == SSL_ERROR_WANT_WRITE) {
+		c->want_write = true;
+		conn_update_interest(c);
+		return;
+	}
+	tp->stats.handshake_failures++;
+	const struct tls_peer *p = tls_ssl_peer(c->ssl);
+	unsigned long e = ERR_peek_error();
+	if (p && p->auth == TLS_PEER_REFUSED)
+		tls_peer_format(p, c->failure, sizeof(c->failure));
+	else if (e)
+		ERR_error_string_n(e, c->failure, sizeof(c->failure));
+	else
+		snprintf(c->failure, sizeof(c->failure), "handshake failed (%s)",
+			 err == SSL_ERROR_SYSCALL ? "connection closed" : "protocol error");
+	char addr[64];
+	tp_addr_format((struct sockaddr *)&c->remote, addr, sizeof(addr));
+	if (log_ratelimit_allow(&tp->rl))
+		LOG_WARN("tls.handshake_failed", "conn=%llu dir=%s peer=%s reason=\"%s\"",
+			 (unsigned long long)c->id, c->inbound ? "in" : "out", addr, c->failure);
+	if (!c->inbound && tp->h.conn_ready_cb)
+		tp->h.conn_ready_cb(tp, c, false, tp->h.arg);
+	conn_close_now(c, "handshake failed");
+}
+
+/* ---- I/O ---- */
+
+static ssize_t conn_raw_write(struct tp_conn *c, const char *buf, size_t len)
+{
+	if (c->ssl) {
+		ERR_clear_error();
+		int n = SSL_write(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
+		if (n > 0)
+			return n;
+		int err = SSL_get_error(c->ssl, n);
+		if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ)
+			return -EAGAIN;
+		return -EPIPE;
+	}
+	ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+	if (n < 0)
+		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -EAGAIN : -errno;
+	return n;
+}
+
+static void conn_flush(struct tp_conn *c)
+{
+	while (c->wq_head && c->state == CONN_OPEN) {
+		struct wq_chunk *w = c->wq_head;
+		ssize_t n = conn_raw_write(c, w->data + w->off, w->len - w->off);
+		if (n == -EAGAIN)
+			break;
+		if (n < 0) {
+			conn_close_now(c, "write error");
+			return;
+		}
+		w->off += (size_t)n;
+		c->wq_bytes -= (size_t)n;
+		if (w->off == w->len) {
+			c->wq_head = w->next;
+			if (!c->wq_head)
+				c->wq_tail = NULL;
+			free(w);
+		}
+	}
+	if (c->state != CONN_OPEN)
+		return;
+	if (!c->wq_head && c->close_after_flush) {
+		tp_conn_close(c, false, "closed after flush");
+		return;
+	}
+	conn_update_interest(c);
+}
+
+int tp_conn_send(struct tp_conn *c, const char *buf, size_t len)
+{
+	struct transport *tp = c->tp;
+	if (c->state == CONN_CLOSED || c->state == CONN_CLOSING || c->close_after_flush)
+		return -EPIPE;
+	if (c->wq_bytes + len > tp->limits.max_write_queue) {
+		tp->stats.write_queue_overflows++;
+		char addr[64];
+		tp_addr_format((struct sockaddr *)&c->remote, addr, sizeof(addr));
+		if (log_ratelimit_allow(&tp->rl))
+			LOG_WARN("conn.write_queue_full", "conn=%llu peer=%s queued=%zu limit=%u",
+				 (unsigned long long)c->id, addr, c->wq_bytes, tp->limits.max_write_queue);
+		conn_close_now(c, "write queue limit");
+		return -ENOBUFS;
+	}
+	size_t off = 0;
+	/* Write directly when nothing is queued and the connection is open. */
+	if (!c->wq_head && c->state == CONN_OPEN) {
+		ssize_t n = conn_raw_write(c, buf, len);
+		if (n < 0 && n != -EAGAIN) {
+			conn_close_now(c, "write error");
+			return -EPIPE;
+		}
+		if (n > 0)
+			off = (size_t)n;
+		if (off == len) {
+			tp->stats.messages_out++;
+			return 0;
+		}
+	}
+	struct wq_chunk *w = malloc(sizeof(*w) + (len - off));
+	if (!w)
+		return -ENOMEM;
+	w->next = NULL;
+	w->len = len - off;
+	w->off = 0;
+	memcpy(w->data, buf + off, len - off);
+	if (c->wq_tail)
+		c->wq_tail->next = w;
+	else
+		c->wq_head = w;
+	c->wq_tail = w;
+	c->wq_bytes += w->len;
+	tp->stats.messages_out++;
+	if (c->state == CONN_OPEN)
+		conn_update_interest(c);
+	return 0;
+}
+
+static void conn_deliver(struct tp_conn *c)
+{
+	struct transport *tp = c->tp;
+	struct sip_frame fr;
+	struct sip_parse_error perr;
+	int rc;
+	tp_conn_ref(c);
+	while (c->state == CONN_OPEN && (rc = sip_framer_next(&c->framer, &fr, &perr)) != 0) {
+		if (rc < 0) {
+			char addr[64];
+			tp_addr_format((struct sockaddr *)&c->remote, addr, sizeof(addr));
+			if (rc == -EMSGSIZE)
+				tp->stats.oversize++;
+			else
+				tp->stats.framing_errors++;
+			if (log_ratelimit_allow(&tp->rl))
+				LOG_WARN("conn.framing_error", "conn=%llu peer=%s reason=\"%s\" offset=%zu",
+					 (unsigned long long)c->id, addr, perr.reason, perr.offset);
+			/* RFC 3261 §18.3 / spec rule 19: the stream cannot be
+			 * resynchronised after a framing error: close it. */
+			tp_conn_close(c, false, "framing error");
+			break;
+		}
+		if (fr.type == SIP_FRAME_PING) {
+			/* RFC 5626 §3.5.1: a double CRLF is answered with one CRLF. */
+			tp->stats.pings_answered++;
+			tp_conn_send(c, "\r\n", 2);
+			continue;
+		}
+		if (fr.type == SIP_FRAME_CRLF)
+			continue;
+		tp->stats.messages_in++;
+		struct tp_source src = {.proto = c->proto, .conn = c, .udp_fd = -1};
+		memcpy(&src.remote, &c->remote, c->remote_len);
+		src.remote_len = c->remote_len;
+		memcpy(&src.local, &c->local, c->local_len);
+		src.local_len = c->local_len;
+		tp->h.message_cb(tp, &src, fr.data.s, fr.data.len, tp->h.arg);
+	}
+	if (c->state == CONN_OPEN && sip_framer_pending(&c->framer) == 0)
+		sip_framer_shrink(&c->framer);
+	tp_conn_unref(c);
+}
+
+static void conn_read(struct tp_conn *c)
+{
+	for (int rounds = 0; rounds < 16 && c->state == CONN_OPEN; rounds++) {
+		char *dst;
+		size_t room;
+		int rc = sip_framer_reserve(&c->framer, TP_READ_CHUNK, &dst, &room);
+		if (rc < 0) {
+			c->tp->stats.oversize++;
+			conn_close_now(c, "stream buffer limit");
+			return;
+		}
+		ssize_t n;
+		if (c->ssl) {
+			ERR_clear_error();
+			int r = SSL_read(c->ssl, dst, (int)(room > INT32_MAX ? INT32_MAX : room));
+			if (r <= 0) {
+				int err = SSL_get_error(c->ssl, r);
+				if (err == SSL_ERROR_WANT_READ)
+					return;
+				if (err == SSL_ERROR_WANT_WRITE) {
+					c->want_write = true;
+					conn_update_interest(c);
+					return;
+				}
+				conn_close_now(c, err == SSL_ERROR_ZERO_RETURN ? "peer closed" : "read error");
+				return;
+			}
+			n = r;
+		} else {
+			n = recv(c->fd, dst, room, 0);
+			if (n < 0) {
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					return;
+				conn_close_now(c, "read error");
+				return;
+			}
+			if (n == 0) {
+				conn_close_now(c, "peer closed");
+				return;
+			}
+		}
+		sip_framer_commit(&c->framer, (size_t)n);
+		c->last_rx_ms = loop_now_ms(c->tp->loop);
+		conn_deliver(c);
+		if ((size_t)n < room && !(c->ssl && SSL_pending(c->ssl)))
+			return;
+	}
+}
+
+static void conn_connected(struct tp_conn *c)
+{
+	struct transport *tp = c->tp;
+	int err = 0;
+	socklen_t el = sizeof(err);
+	getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+	if (err) {
+		snprintf(c->failure, sizeof(c->failure), "connect: %s", strerror(err));
+		if (tp->h.conn_ready_cb)
+			tp->h.conn_ready_cb(tp, c, false, tp->h.arg);
+		conn_close_now(c, "connect failed");
+		return;
+	}
+	c->local_len = sizeof(c->local);
+	getsockname(c->fd, (struct sockaddr *)&c->local, &c->local_len);
+	if (c->ssl) {
+		c->state = CONN_HANDSHAKE;
+		handshake_begin(tp);
+		conn_handshake(c);
+		return;
+	}
+	c->state = CONN_OPEN;
+	conn_arm_idle(c);
+	if (tp->h.conn_ready_cb)
+		tp->h.conn_ready_cb(tp, c, true, tp->h.arg);
+	if (c->state == CONN_OPEN)
+		conn_flush(c);
+}
+
+static void conn_io_cb(int fd, uint32_t events, void *arg)
+{
+	struct tp_conn *c = arg;
+	(void)fd;
+	tp_conn_ref(c);
+	if (c->state == CONN_CONNECTING) {
+		if (events & (LOOP_WRITE | LOOP_ERROR | LOOP_HUP))
+			conn_connected(c);
+	} else if (c->state == CONN_HANDSHAKE) {
+		conn_handshake(c);
+	} else if (c->state == CONN_OPEN) {
+		if (events & LOOP_WRITE) {
+			c->want_write = false;
+			conn_flush(c);
+		}
+		if (c->state == CONN_OPEN && (events & (LOOP_READ | LOOP_ERROR | LOOP_HUP)))
+			conn_read(c);
+	}
+	tp_conn_unref(c);
+}
+
+static void listener_cb(int fd, uint32_t events, void *arg)
+{
+	struct tp_listener *l = arg;
+	struct transport *tp = l->tp;
+	(void)events;
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int cfd = accept4(fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0)
+			return;
+		char addr[64];
+		tp_addr_format((struct sockaddr *)&ss, addr, sizeof(addr));
+		if (atomic_load(&tp->group->conns) >= tp->limits.max_conns) {
+			tp->stats.refused_max_conns++;
+			if (log_ratelimit_allow(&tp->rl))
+				LOG_WARN("conn.refused", "peer=%s reason=max_conns limit=%u", addr,
+					 tp->limits.max_conns);
+			close(cfd);
+			continue;
+		}
+		if (l->proto == TP_PROTO_TLS &&
+		    atomic_load(&tp->group->handshakes) >= tp->limits.max_handshakes) {
+			tp->stats.refused_handshakes++;
+			if (log_ratelimit_allow(&tp->rl))
+				LOG_WARN("conn.refused", "peer=%s reason=max_handshakes limit=%u", addr,
+					 tp->limits.max_handshakes);
+			close(cfd);
+			continue;
+		}
+		int rc = ip_count_inc(tp, (struct sockaddr *)&ss, sl);
+		if (rc < 0) {
+			tp->stats.refused_per_ip++;
+			if (log_ratelimit_allow(&tp->rl))
+				LOG_WARN("conn.refused", "peer=%s reason=max_conns_per_ip limit=%u", addr,
+					 tp->limits.max_conns_per_ip);
+			close(cfd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct tp_conn *c = conn_new(tp, cfd, l->proto, true, (struct sockaddr *)&ss, sl);
+		if (!c) {
+			ip_count_dec(tp, (struct sockaddr *)&ss);
+			close(cfd);
+			continue;
+		}
+		tp->stats.conns_accepted++;
+		if (l->proto == TP_PROTO_TLS) {
+			if (tls_ssl_server_create(l->ctx, &c->ssl) < 0 || SSL_set_fd(c->ssl, cfd) != 1) {
+				conn_close_now(c, "out of memory");
+				continue;
+			}
+			c->state = CONN_HANDSHAKE;
+			handshake_begin(tp);
+			loop_timer_start(tp->loop, &c->timer, tp->limits.handshake_timeout_ms);
+		} else {
+			c->state = CONN_OPEN;
+			conn_arm_idle(c);
+		}
+		if (loop_fd_add(tp->loop, cfd, LOOP_READ, conn_io_cb, c) < 0) {
+			conn_close_now(c, "loop registration failed");
+			continue;
+		}
+	}
+}
+
+static void udp_cb(int fd, uint32_t events, void *arg)
+{
+	struct tp_listener *l = arg;
+	struct transport *tp = l->tp;
+	(void)events;
+	for (int i = 0; i < 64; i++) {
+		struct tp_source src = {.proto = TP_PROTO_UDP, .udp_fd = fd};
+		src.remote_len = sizeof(src.remote);
+		ssize_t n = recvfrom(fd, tp->udp_buf, TP_UDP_BUF, MSG_TRUNC,
+				     (struct sockaddr *)&src.remote, &src.remote_len);
+		if (n < 0)
+			return;
+		if ((size_t)n > SIPS_MAX_MSG_SIZE) {
+			tp->stats.oversize++;
+			continue;
+		}
+		if (n == 0 || (n <= 4 && strspn(tp->udp_buf, "\r\n") == (size_t)n))
+			continue; /* keep-alive datagrams carry nothing to answer */
+		src.local_len = sizeof(src.local);
+		getsockname(fd, (struct sockaddr *)&src.local, &src.local_len);
+		tp->stats.messages_in++;
+		tp->h.message_cb(tp, &src, tp->udp_buf, (size_t)n, tp->h.arg);
+	}
+}
+
+int tp_udp_send(struct transport *tp, int src_fd, const struct sockaddr *dst, socklen_t dst_len,
+		const char *buf, size_t len)
+{
+	if (src_fd < 0) {
+		for (unsigned i = 0; i < tp->nlisteners; i++)
+			if (tp->listeners[i].proto == TP_PROTO_UDP &&
+			    ((struct sockaddr_storage *)dst)->ss_family != AF_UNSPEC) {
+				src_fd = tp->listeners[i].fd;
+				break;
+			}
+	}
+	if (src_fd < 0)
+		return -ENOTCONN;
+	ssize_t n = sendto(src_fd, buf, len, MSG_NOSIGNAL, dst, dst_len);
+	if (n < 0)
+		return -errno;
+	tp->stats.messages_out++;
+	return 0;
+}
+
+int tp_connect(struct transport *tp, enum tp_proto proto, const struct sockaddr *dst,
+	       socklen_t dst_len, struct tls_ctx *client_ctx, struct str domain,
+	       struct tp_conn **out)
+{
+	if (proto == TP_PROTO_UDP || (proto == TP_PROTO_TLS && !client_ctx))
+		return -EINVAL;
+	if (atomic_load(&tp->group->conns) >= tp->limits.max_conns) {
+		tp->stats.refused_max_conns++;
+		return -EMFILE;
+	}
+	int fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, dst, dst_len) < 0 && errno != EINPROGRESS) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	struct tp_conn *c = conn_new(tp, fd, proto, false, dst, dst_len);
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->state = CONN_CONNECTING;
+	tp->stats.conns_opened++;
+	if (proto == TP_PROTO_TLS) {
+		str_to_cbuf(domain, c->sni, sizeof(c->sni));
+		int rc = tls_ssl_client_create(client_ctx, domain, &c->ssl);
+		if (rc < 0 || SSL_set_fd(c->ssl, fd) != 1) {
+			conn_close_now(c, "TLS setup failed");
+			return rc < 0 ? rc : -ENOMEM;
+		}
+	}
+	loop_timer_start(tp->loop, &c->timer, tp->limits.handshake_timeout_ms);
+	int rc = loop_fd_add(tp->loop, fd, LOOP_READ | LOOP_WRITE, conn_io_cb, c);
+	if (rc < 0) {
+		conn_close_now(c, "loop registration failed");
+		return rc;
+	}
+	tp_conn_ref(c);
+	*out = c;
+	return 0;
+}
+
+struct tp_conn *tp_conn_find(struct transport *tp, enum tp_proto proto, const struct sockaddr *dst,
+			     struct str domain)
+{
+	for (struct tp_conn *c = tp->buckets[addr_hash(dst, true)]; c; c = c->hnext) {
+		if (c->proto != proto || c->state == CONN_CLOSED || c->close_after_flush ||
+		    !addr_equal((struct sockaddr *)&c->remote, dst, true))
+			continue;
+		if (proto == TP_PROTO_TLS && domain.len) {
+			/* RFC 5923 §9 / spec rule 17: reuse only a connection whose
+			 * verified identities hold the target domain. Connections
+			 * still handshaking were opened for one domain: use them
+			 * only for that same domain. */
+			if (c->state == CONN_OPEN) {
+				if (!c->authenticated || !c->ids || !tls_identity_match(c->ids, domain))
+					continue;
+			} else if (c->inbound || !str_case_eq(str_from_cstr(c->sni), domain)) {
+				continue;
+			}
+		}
+		return c;
+	}
+	return NULL;
+}
+
+void tp_destroy(struct transport *tp)
+{
+	if (!tp)
+		return;
+	for (unsigned b = 0; b < TP_HASH_BUCKETS; b++)
+		while (tp->buckets[b])
+			conn_close_now(tp->buckets[b], "shutdown");
+	for (unsigned i = 0; i < tp->nlisteners; i++) {
+		loop_fd_remove(tp->loop, tp->listeners[i].fd);
+		close(tp->listeners[i].fd);
+	}
+	if (tp->owns_group)
+		tp_group_destroy(tp->group);
+	free(tp->udp_buf);
+	free(tp);
+}
+
+/* ---- accessors ---- */
+
+enum tp_proto tp_conn_proto(const struct tp_conn *c) { return c->proto; }
+uint64_t tp_conn_id(const struct tp_conn *c) { return c->id; }
+bool tp_conn_is_open(const struct tp_conn *c) { return c->state == CONN_OPEN; }
+bool tp_conn_is_inbound(const struct tp_conn *c) { return c->inbound; }
+bool tp_conn_authenticated(const struct tp_conn *c) { return c->authenticated; }
+const struct tls_identity_set *tp_conn_identities(const struct tp_conn *c)
+{
+	return c->ids ? c->ids : &empty_ids;
+}
+const char *tp_conn_tls_version(const struct tp_conn *c)
+{
+	return c->ssl ? SSL_get_version(c->ssl) : "";
+}
+struct str tp_conn_sni(const struct tp_conn *c) { return str_from_cstr(c->sni); }
+const char *tp_conn_failure(const struct tp_conn *c) { return c->failure; }
+const struct tls_peer *tp_conn_tls_peer(const struct tp_conn *c)
+{
+	return c->ssl ? tls_ssl_peer(c->ssl) : NULL;
+}
+const struct tp_stats *tp_stats(const struct transport *tp) { return &tp->stats; }
+const struct sockaddr *tp_conn_remote(const struct tp_conn *c, socklen_t *len)
+{
+	if (len)
+		*len = c->remote_len;
+	return (const struct sockaddr *)&c->remote;
+}
