@@ -1,6 +1,5 @@
 /* main.c: the sipsd daemon: configuration, TLS contexts, worker threads,
- * transports, and (until the proxy core lands) a responder that answers
- * OPTIONS itself and refuses other requests honestly. */
+ * transports, and the proxy/registrar of each worker. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -15,8 +14,8 @@
 #include "base/log.h"
 #include "cfg/cfg.h"
 #include "loop/worker.h"
-#include "sip/build.h"
-#include "sip/msg.h"
+#include "proxy/proxy.h"
+#include "store/location.h"
 #include "tls/tls_ctx.h"
 #include "transport/transport.h"
 
@@ -27,9 +26,9 @@ struct server_worker {
 	struct server *srv;
 	unsigned index;
 	struct transport *tp;
-	struct tls_ctx *tls[CFG_MAX_LISTENERS]; /* per TLS listener */
-	struct sip_msg *msg;                    /* parse buffer, reused */
-	char out[SIPS_MAX_MSG_SIZE];
+	struct tls_ctx *tls[CFG_MAX_LISTENERS];       /* per TLS listener */
+	struct tls_ctx *client_tls[CFG_MAX_DOMAINS];  /* per domain, outbound */
+	struct proxy *proxy;
 };
 
 struct server {
@@ -37,6 +36,8 @@ struct server {
 	struct tp_group *group;
 	struct worker_pool *pool;
 	struct server_worker *workers;
+	struct txn_layer **layers; /* every worker's, for responses owned elsewhere */
+	struct location *loc;
 	unsigned nworkers;
 };
 
@@ -48,97 +49,75 @@ static void usage(FILE *out)
 		     "  -v       verbose: log level debug\n");
 }
 
-/* RFC 3261 §18.2.2 and RFC 3581: where a response to a UDP request goes. */
-static void response_dest_udp(const struct tp_source *src, const struct sip_msg *req,
-			      struct sockaddr_storage *dst, socklen_t *len)
-{
-	memcpy(dst, &src->remote, src->remote_len);
-	*len = src->remote_len;
-	const struct sip_via *v = req->via;
-	if (!v || v->has_rport)
-		return; /* rport: back to the source port (RFC 3581 §4) */
-	uint16_t port = v->has_port ? v->port : 5060;
-	if (dst->ss_family == AF_INET)
-		((struct sockaddr_in *)dst)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)dst)->sin6_port = htons(port);
-}
-
-static void send_reply(struct server_worker *w, const struct tp_source *src,
-		       const struct sip_msg *req, const char *buf, size_t len)
-{
-	if (src->conn) {
-		tp_conn_send(src->conn, buf, len);
-		return;
-	}
-	struct sockaddr_storage dst;
-	socklen_t dl;
-	response_dest_udp(src, req, &dst, &dl);
-	tp_udp_send(w->tp, src->udp_fd, (struct sockaddr *)&dst, dl, buf, len);
-}
-
-static void reply(struct server_worker *w, const struct tp_source *src, const struct sip_msg *req,
-		  int status, const char *extra)
-{
-	char tag[32];
-	snprintf(tag, sizeof(tag), "sipsd%u%llx", w->index,
-		 (unsigned long long)tp_stats(w->tp)->messages_in);
-	int n = sip_response_build(req, status, NULL, str_from_cstr(tag), str_from_cstr(extra), w->out,
-				   sizeof(w->out));
-	if (n > 0)
-		send_reply(w, src, req, w->out, (size_t)n);
-}
-
 static void message_cb(struct transport *tp, const struct tp_source *src, const char *buf,
 		       size_t len, void *arg)
 {
 	struct server_worker *w = arg;
-	struct sip_msg *m = w->msg;
-	struct sip_parse_error err;
-	char addr[64];
-	int rc = sip_msg_parse(m, buf, len, src->conn ? SIP_PARSE_STREAM : SIP_PARSE_DATAGRAM, &err);
-	if (rc < 0) {
-		tp_addr_format((const struct sockaddr *)&src->remote, addr, sizeof(addr));
-		LOG_INFO("sip.parse_error", "peer=%s proto=%s reason=\"%s\" offset=%zu", addr,
-			 tp_proto_name(src->proto), err.reason, err.offset);
-		/* A 400 needs the Via, From, To, Call-ID and CSeq it echoes;
-		 * without them the message is dropped (RFC 3261 §16.3). */
-		return;
-	}
-	if (!m->is_request)
-		return; /* no transactions of our own yet: stray response */
-	int status = sip_msg_check(m, &err);
-	if (status) {
-		if (m->method_id != SIP_METHOD_ACK && m->via && m->has_cseq && m->from && m->to &&
-		    m->call_id.len) {
-			char warn[160];
-			snprintf(warn, sizeof(warn), "Warning: 399 sipsd \"%s\"\r\n", err.reason);
-			reply(w, src, m, status, warn);
-		}
-		return;
-	}
-	switch (m->method_id) {
-	case SIP_METHOD_ACK:
-		return;
-	case SIP_METHOD_OPTIONS:
-		reply(w, src, m, 200,
-		      "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER\r\n"
-		      "Accept: application/sdp\r\nSupported: outbound, path\r\n");
-		return;
-	default:
-		/* The proxy core is not built yet: say so rather than pretend. */
-		reply(w, src, m, 501, "Warning: 399 sipsd \"proxying not available in this build\"\r\n");
-		return;
-	}
+	(void)tp;
+	txn_layer_receive(proxy_txn_layer(w->proxy), src, buf, len);
 }
 
 static void conn_closed_cb(struct transport *tp, struct tp_conn *conn, const char *reason,
 			   void *arg)
 {
+	struct server_worker *w = arg;
 	(void)tp;
-	(void)conn;
 	(void)reason;
-	(void)arg;
+	if (w->proxy)
+		proxy_conn_closed(w->proxy, conn);
+}
+
+static enum tp_proto proto_of(enum cfg_proto p)
+{
+	return p == CFG_PROTO_UDP ? TP_PROTO_UDP : p == CFG_PROTO_TCP ? TP_PROTO_TCP : TP_PROTO_TLS;
+}
+
+static void tls_cfg_for_domain(const struct cfg *cfg, const struct cfg_domain *d,
+			       struct tls_ctx_cfg *tc)
+{
+	tls_ctx_cfg_init(tc);
+	tc->cert_file = d->cert;
+	tc->key_file = d->key[0] ? d->key : NULL;
+	tc->chain_file = d->chain[0] ? d->chain : NULL;
+	tc->ca_file = cfg->ca_file[0] ? cfg->ca_file : NULL;
+	tc->ca_dir = cfg->ca_dir[0] ? cfg->ca_dir : NULL;
+	tc->crl_file = cfg->crl_file[0] ? cfg->crl_file : NULL;
+	tc->policy = cfg->policy;
+}
+
+/* The proxy's view of the configuration for one worker. */
+static int proxy_cfg_build(const struct cfg *cfg, struct server_worker *w, struct proxy_cfg *pc)
+{
+	memset(pc, 0, sizeof(*pc));
+	registrar_cfg_default(&pc->registrar);
+	pc->registrar.min_expires = cfg->min_expires;
+	pc->registrar.max_expires = cfg->max_expires;
+	pc->registrar.default_expires = cfg->default_expires;
+	for (unsigned j = 0; j < cfg->ndomains && j < PROXY_MAX_DOMAINS; j++) {
+		snprintf(pc->domains[j].name, sizeof(pc->domains[j].name), "%s", cfg->domains[j].name);
+		pc->domains[j].client_tls = w->client_tls[j];
+		pc->ndomains++;
+	}
+	for (unsigned i = 0; i < cfg->nlisteners && i < PROXY_MAX_LOCAL_ADDRS; i++) {
+		const struct cfg_listener *l = &cfg->listeners[i];
+		struct proxy_local *pl = &pc->locals[pc->nlocals];
+		pl->proto = proto_of(l->proto);
+		if (tp_addr_parse(l->addr, l->proto == CFG_PROTO_TLS ? 5061 : 5060, &pl->addr, &pl->len) == 0)
+			pc->nlocals++;
+	}
+	for (unsigned i = 0; i < cfg->nroutes && i < PROXY_MAX_DOMAINS; i++) {
+		const struct cfg_route *r = &cfg->routes[i];
+		snprintf(pc->hops[pc->nhops].domain, sizeof(pc->hops[pc->nhops].domain), "%s", r->domain);
+		pc->hops[pc->nhops].proto = proto_of(r->proto);
+		if (tp_addr_parse(r->addr, r->proto == CFG_PROTO_TLS ? 5061 : 5060,
+				  &pc->hops[pc->nhops].addr, &pc->hops[pc->nhops].len) < 0) {
+			LOG_ERROR("cfg.route", "line=%d addr=%s reason=\"not a numeric address\"", r->line,
+				  r->addr);
+			return -EINVAL;
+		}
+		pc->nhops++;
+	}
+	return 0;
 }
 
 static int worker_setup(struct server *srv, struct server_worker *w)
@@ -153,9 +132,6 @@ static int worker_setup(struct server *srv, struct server_worker *w)
 	lim.idle_timeout_ms = cfg->limits.idle_timeout_ms;
 	lim.max_write_queue = cfg->limits.max_write_queue;
 	struct tp_handler h = {.message_cb = message_cb, .conn_closed_cb = conn_closed_cb, .arg = w};
-	w->msg = malloc(sizeof(*w->msg));
-	if (!w->msg)
-		return -ENOMEM;
 	int rc = tp_create(worker_loop(worker_pool_get(srv->pool, w->index)), srv->group, &lim, &h,
 			   &w->tp);
 	if (rc < 0)
@@ -170,9 +146,7 @@ static int worker_setup(struct server *srv, struct server_worker *w)
 				  l->addr);
 			return -EINVAL;
 		}
-		enum tp_proto proto = l->proto == CFG_PROTO_UDP   ? TP_PROTO_UDP
-				      : l->proto == CFG_PROTO_TCP ? TP_PROTO_TCP
-								  : TP_PROTO_TLS;
+		enum tp_proto proto = proto_of(l->proto);
 		struct tls_ctx *ctx = NULL;
 		if (proto == TP_PROTO_TLS) {
 			const struct cfg_domain *d = &cfg->domains[0];
@@ -180,14 +154,7 @@ static int worker_setup(struct server *srv, struct server_worker *w)
 				if (l->domain[0] && !strcasecmp(cfg->domains[j].name, l->domain))
 					d = &cfg->domains[j];
 			struct tls_ctx_cfg tc;
-			tls_ctx_cfg_init(&tc);
-			tc.cert_file = d->cert;
-			tc.key_file = d->key[0] ? d->key : NULL;
-			tc.chain_file = d->chain[0] ? d->chain : NULL;
-			tc.ca_file = cfg->ca_file[0] ? cfg->ca_file : NULL;
-			tc.ca_dir = cfg->ca_dir[0] ? cfg->ca_dir : NULL;
-			tc.crl_file = cfg->crl_file[0] ? cfg->crl_file : NULL;
-			tc.policy = cfg->policy;
+			tls_cfg_for_domain(cfg, d, &tc);
 			tc.require_client_cert = l->require_client_cert;
 			rc = tls_ctx_create(&tc, TLS_SIDE_SERVER, &ctx);
 			if (rc < 0) {
@@ -207,6 +174,26 @@ static int worker_setup(struct server *srv, struct server_worker *w)
 			LOG_INFO("listen", "proto=%s addr=%s port=%u", tp_proto_name(proto), l->addr,
 				 tp_listener_port(w->tp, proto));
 	}
+	/* Client contexts: our domain certificate for outbound mutual TLS. */
+	for (unsigned j = 0; j < cfg->ndomains; j++) {
+		struct tls_ctx_cfg tc;
+		tls_cfg_for_domain(cfg, &cfg->domains[j], &tc);
+		rc = tls_ctx_create(&tc, TLS_SIDE_CLIENT, &w->client_tls[j]);
+		if (rc < 0) {
+			LOG_ERROR("cfg.tls", "line=%d domain=%s side=client reason=\"%s\"",
+				  cfg->domains[j].line, cfg->domains[j].name, strerror(-rc));
+			return rc;
+		}
+	}
+	struct proxy_cfg pc;
+	rc = proxy_cfg_build(cfg, w, &pc);
+	if (rc < 0)
+		return rc;
+	rc = proxy_create(worker_loop(worker_pool_get(srv->pool, w->index)), w->tp, w->index, srv->pool,
+			  srv->layers, srv->loc, &pc, &w->proxy);
+	if (rc < 0)
+		return rc;
+	srv->layers[w->index] = proxy_txn_layer(w->proxy);
 	return 0;
 }
 
@@ -214,13 +201,18 @@ static void server_teardown(struct server *srv)
 {
 	for (unsigned i = 0; i < srv->nworkers; i++) {
 		struct server_worker *w = &srv->workers[i];
+		proxy_destroy(w->proxy);
+		w->proxy = NULL;
 		tp_destroy(w->tp);
 		for (unsigned j = 0; j < CFG_MAX_LISTENERS; j++)
 			tls_ctx_destroy(w->tls[j]);
-		free(w->msg);
+		for (unsigned j = 0; j < CFG_MAX_DOMAINS; j++)
+			tls_ctx_destroy(w->client_tls[j]);
 	}
 	worker_pool_destroy(srv->pool);
 	tp_group_destroy(srv->group);
+	location_destroy(srv->loc);
+	free(srv->layers);
 	free(srv->workers);
 }
 
@@ -291,7 +283,8 @@ int main(int argc, char **argv)
 	}
 	srv.nworkers = worker_pool_size(srv.pool);
 	srv.workers = calloc(srv.nworkers, sizeof(*srv.workers));
-	if (!srv.workers)
+	srv.layers = calloc(srv.nworkers, sizeof(*srv.layers));
+	if (!srv.workers || !srv.layers || location_create(&srv.loc) < 0)
 		return 1;
 	for (unsigned i = 0; i < srv.nworkers; i++) {
 		srv.workers[i].srv = &srv;

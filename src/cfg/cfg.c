@@ -21,9 +21,12 @@ void cfg_init(struct cfg *c)
 	c->limits.handshake_timeout_ms = 5000;
 	c->limits.idle_timeout_ms = 3600 * 1000;
 	c->limits.max_write_queue = 1024 * 1024;
+	c->min_expires = 60;
+	c->max_expires = 3600;
+	c->default_expires = 3600;
 }
 
-enum section { SEC_GLOBAL, SEC_TLS, SEC_LIMITS, SEC_DOMAIN, SEC_LISTEN };
+enum section { SEC_GLOBAL, SEC_TLS, SEC_LIMITS, SEC_DOMAIN, SEC_LISTEN, SEC_ROUTE, SEC_REGISTRAR };
 
 struct parser {
 	const char *path;
@@ -187,6 +190,49 @@ static int kv_listen(struct parser *p, struct cfg_listener *l, const char *k, co
 	return perror_at(p, "unknown key '%s' in [listen]", k);
 }
 
+static int parse_proto(const char *w, enum cfg_proto *out)
+{
+	if (!strcmp(w, "udp"))
+		*out = CFG_PROTO_UDP;
+	else if (!strcmp(w, "tcp"))
+		*out = CFG_PROTO_TCP;
+	else if (!strcmp(w, "tls"))
+		*out = CFG_PROTO_TLS;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int kv_route(struct parser *p, struct cfg_route *r, const char *k, const char *v)
+{
+	if (!strcmp(k, "next_hop")) {
+		/* "tls 127.0.0.2:5061" */
+		char buf[96];
+		if (strlen(v) >= sizeof(buf))
+			return perror_at(p, "next_hop too long");
+		memcpy(buf, v, strlen(v) + 1);
+		char *sp = strchr(buf, ' ');
+		if (!sp)
+			return perror_at(p, "next_hop is 'udp|tcp|tls ADDRESS:PORT'");
+		*sp = '\0';
+		if (parse_proto(buf, &r->proto) < 0)
+			return perror_at(p, "next_hop transport must be udp, tcp or tls");
+		return set_string(p, r->addr, sizeof(r->addr), trim(sp + 1));
+	}
+	return perror_at(p, "unknown key '%s' in [route]", k);
+}
+
+static int kv_registrar(struct parser *p, struct cfg *c, const char *k, const char *v)
+{
+	if (!strcmp(k, "min_expires"))
+		return set_uint(p, &c->min_expires, v, 1, 86400);
+	if (!strcmp(k, "max_expires"))
+		return set_uint(p, &c->max_expires, v, 1, 86400 * 7);
+	if (!strcmp(k, "default_expires"))
+		return set_uint(p, &c->default_expires, v, 1, 86400 * 7);
+	return perror_at(p, "unknown key '%s' in [registrar]", k);
+}
+
 /* "[name arg1 arg2]" into words. */
 static int split_section(char *s, char **words, int max)
 {
@@ -242,6 +288,21 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size)
 				sec = SEC_TLS;
 			} else if (nw == 1 && !strcmp(w[0], "limits")) {
 				sec = SEC_LIMITS;
+			} else if (nw == 1 && !strcmp(w[0], "registrar")) {
+				sec = SEC_REGISTRAR;
+			} else if (nw == 2 && !strcmp(w[0], "route")) {
+				if (c->nroutes >= CFG_MAX_DOMAINS) {
+					rc = perror_at(&p, "too many routes (at most %d)", CFG_MAX_DOMAINS);
+					break;
+				}
+				if (!domain_name_valid(w[1])) {
+					rc = perror_at(&p, "bad domain name '%s'", w[1]);
+					break;
+				}
+				struct cfg_route *r = &c->routes[c->nroutes++];
+				set_string(&p, r->domain, sizeof(r->domain), w[1]);
+				r->line = p.line;
+				sec = SEC_ROUTE;
 			} else if (nw == 2 && !strcmp(w[0], "domain")) {
 				if (c->ndomains >= CFG_MAX_DOMAINS) {
 					rc = perror_at(&p, "too many domains (at most %d)", CFG_MAX_DOMAINS);
@@ -303,6 +364,8 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size)
 		case SEC_LIMITS: rc = kv_limits(&p, c, k, v); break;
 		case SEC_DOMAIN: rc = kv_domain(&p, &c->domains[c->ndomains - 1], k, v); break;
 		case SEC_LISTEN: rc = kv_listen(&p, &c->listeners[c->nlisteners - 1], k, v); break;
+		case SEC_ROUTE: rc = kv_route(&p, &c->routes[c->nroutes - 1], k, v); break;
+		case SEC_REGISTRAR: rc = kv_registrar(&p, c, k, v); break;
 		}
 		if (rc < 0)
 			break;
@@ -331,6 +394,15 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size)
 				return perror_at(&p, "listener domain %s is not a configured [domain]",
 						 l->domain);
 		}
+	}
+	for (unsigned i = 0; i < c->nroutes; i++) {
+		p.line = c->routes[i].line;
+		if (!c->routes[i].addr[0])
+			return perror_at(&p, "route %s has no next_hop", c->routes[i].domain);
+	}
+	if (c->min_expires > c->max_expires) {
+		p.line = 0;
+		return perror_at(&p, "min_expires is above max_expires");
 	}
 	if (c->nlisteners == 0) {
 		p.line = 0;

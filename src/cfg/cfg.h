@@ -40,6 +40,14 @@ struct cfg_limits {
 	unsigned max_write_queue;
 };
 
+/* A static next hop for a domain (before, or instead of, RFC 3263). */
+struct cfg_route {
+	char domain[CFG_MAX_NAME];
+	enum cfg_proto proto;
+	char addr[64];
+	int line;
+};
+
 struct cfg {
 	unsigned workers; /* 0: one per core */
 	int log_level;    /* enum log_level */
@@ -52,6 +60,9 @@ struct cfg {
 	unsigned ndomains;
 	struct cfg_listener listeners[CFG_MAX_LISTENERS];
 	unsigned nlisteners;
+	struct cfg_route routes[CFG_MAX_DOMAINS];
+	unsigned nroutes;
+	unsigned min_expires, max_expires, default_expires;
 };
 
 /* Fill the defaults (docs/configuration.md). */

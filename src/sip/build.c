@@ -268,3 +268,69 @@ int sip_response_build(const struct sip_msg *req, int status, const char *reason
 	put_cstr(&o, "Content-Length: 0\r\n\r\n");
 	return o.overflow ? -EMSGSIZE : (int)o.len;
 }
+
+/* Writes the first Via entry of `m` as its own header line. */
+static void put_top_via(struct out *o, const struct sip_msg *m)
+{
+	put_cstr(o, "Via: ");
+	put_str(o, m->via->raw);
+	put_cstr(o, "\r\n");
+}
+
+/* Writes every header line of `id` as received. */
+static void put_headers(struct out *o, const struct sip_msg *m, enum sip_hdr_id id)
+{
+	for (const struct sip_hdr *h = m->hdr_first[id]; h; h = h->next_same) {
+		put_str(o, h->line);
+		put_line_end_fix(o, h);
+	}
+}
+
+int sip_ack_build(const struct sip_msg *invite, const struct sip_msg *resp, char *buf, size_t cap)
+{
+	struct out o = {buf, 0, cap, false};
+	if (!invite->via || !resp->hdr_first[SIP_HDR_TO])
+		return -EINVAL;
+	put_cstr(&o, "ACK ");
+	put_str(&o, invite->ruri_raw);
+	put_cstr(&o, " SIP/2.0\r\n");
+	put_top_via(&o, invite);
+	put_cstr(&o, "Max-Forwards: 70\r\n");
+	put_headers(&o, invite, SIP_HDR_ROUTE);
+	put_headers(&o, invite, SIP_HDR_FROM);
+	put_cstr(&o, "To: ");
+	put_str(&o, resp->hdr_first[SIP_HDR_TO]->value);
+	put_cstr(&o, "\r\nCall-ID: ");
+	put_str(&o, invite->call_id);
+	put_cstr(&o, "\r\nCSeq: ");
+	put_uint(&o, invite->cseq);
+	put_cstr(&o, " ACK\r\nContent-Length: 0\r\n\r\n");
+	return o.overflow ? -EMSGSIZE : (int)o.len;
+}
+
+int sip_cancel_build(const struct sip_msg *invite, struct str reason, char *buf, size_t cap)
+{
+	struct out o = {buf, 0, cap, false};
+	if (!invite->via)
+		return -EINVAL;
+	put_cstr(&o, "CANCEL ");
+	put_str(&o, invite->ruri_raw);
+	put_cstr(&o, " SIP/2.0\r\n");
+	put_top_via(&o, invite);
+	put_cstr(&o, "Max-Forwards: 70\r\n");
+	put_headers(&o, invite, SIP_HDR_ROUTE);
+	put_headers(&o, invite, SIP_HDR_FROM);
+	put_headers(&o, invite, SIP_HDR_TO);
+	put_cstr(&o, "Call-ID: ");
+	put_str(&o, invite->call_id);
+	put_cstr(&o, "\r\nCSeq: ");
+	put_uint(&o, invite->cseq);
+	put_cstr(&o, " CANCEL\r\n");
+	if (reason.len) {
+		put_cstr(&o, "Reason: ");
+		put_str(&o, reason);
+		put_cstr(&o, "\r\n");
+	}
+	put_cstr(&o, "Content-Length: 0\r\n\r\n");
+	return o.overflow ? -EMSGSIZE : (int)o.len;
+}

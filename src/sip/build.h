@@ -32,6 +32,18 @@ int sip_msg_build(const struct sip_msg *m, const struct sip_edit *e, char *out, 
 int sip_response_build(const struct sip_msg *req, int status, const char *reason,
 		       struct str to_tag, struct str extra_headers, char *out, size_t cap);
 
+/* Writes the ACK a client INVITE transaction sends for a non-2xx final
+ * response (RFC 3261 §17.1.1.3): Request-URI, top Via, From, Call-ID and
+ * Route of the INVITE, To of the response, CSeq number with ACK. Returns the
+ * length or -EMSGSIZE. */
+int sip_ack_build(const struct sip_msg *invite, const struct sip_msg *resp, char *out, size_t cap);
+
+/* Writes a CANCEL for a pending INVITE (RFC 3261 §9.1): Request-URI, top
+ * Via, From, To, Call-ID and Route of the INVITE, CSeq number with CANCEL,
+ * Max-Forwards 70. `reason` (may be empty) is a Reason header value
+ * (RFC 3326). Returns the length or -EMSGSIZE. */
+int sip_cancel_build(const struct sip_msg *invite, struct str reason, char *out, size_t cap);
+
 /* The reason phrase RFC 3261 §21 gives a status code ("Not Found"). */
 const char *sip_status_reason(int status);
 

@@ -42,6 +42,8 @@ struct tp_conn {
 	struct transport *tp;
 	struct tp_conn *hnext; /* hash chain by remote address */
 	struct tp_conn **hprev;
+	struct tp_conn *inext; /* hash chain by id */
+	struct tp_conn **iprev;
 	uint64_t id;
 	unsigned refs;
 	int fd;
@@ -91,6 +93,7 @@ struct transport {
 	struct tp_listener listeners[TP_MAX_LISTENERS];
 	unsigned nlisteners;
 	struct tp_conn *buckets[TP_HASH_BUCKETS];
+	struct tp_conn *id_buckets[TP_HASH_BUCKETS];
 	struct tp_stats stats;
 	uint64_t next_id;
 	char *udp_buf;
@@ -413,8 +416,25 @@ static void conn_hash_insert(struct transport *tp, struct tp_conn *c)
 	*b = c;
 }
 
+static void conn_id_insert(struct transport *tp, struct tp_conn *c)
+{
+	struct tp_conn **b = &tp->id_buckets[c->id & (TP_HASH_BUCKETS - 1)];
+	c->inext = *b;
+	if (*b)
+		(*b)->iprev = &c->inext;
+	c->iprev = b;
+	*b = c;
+}
+
 static void conn_hash_remove(struct tp_conn *c)
 {
+	if (c->iprev) {
+		*c->iprev = c->inext;
+		if (c->inext)
+			c->inext->iprev = c->iprev;
+		c->iprev = NULL;
+		c->inext = NULL;
+	}
 	if (!c->hprev)
 		return;
 	*c->hprev = c->hnext;
@@ -478,6 +498,7 @@ static struct tp_conn *conn_new(struct transport *tp, int fd, enum tp_proto prot
 	loop_timer_init(&c->timer, conn_timer_cb, c);
 	c->last_rx_ms = loop_now_ms(tp->loop);
 	conn_hash_insert(tp, c);
+	conn_id_insert(tp, c);
 	tp->stats.conns_current++;
 	atomic_fetch_add(&tp->group->conns, 1);
 	return c;
@@ -1066,6 +1087,14 @@ struct tp_conn *tp_conn_find(struct transport *tp, enum tp_proto proto, const st
 		}
 		return c;
 	}
+	return NULL;
+}
+
+struct tp_conn *tp_conn_by_id(struct transport *tp, uint64_t id)
+{
+	for (struct tp_conn *c = tp->id_buckets[id & (TP_HASH_BUCKETS - 1)]; c; c = c->inext)
+		if (c->id == id && c->state != CONN_CLOSED)
+			return c;
 	return NULL;
 }
 

@@ -125,6 +125,10 @@ int tp_connect(struct transport *tp, enum tp_proto proto, const struct sockaddr 
 struct tp_conn *tp_conn_find(struct transport *tp, enum tp_proto proto, const struct sockaddr *dst,
 			     struct str domain);
 
+/* The open connection with id `id` (a flow, RFC 5626), or NULL. No
+ * reference is taken. */
+struct tp_conn *tp_conn_by_id(struct transport *tp, uint64_t id);
+
 /* Queue `len` bytes on the connection (copied). Returns 0, -EPIPE when it
  * is closing, or -ENOBUFS when the write queue bound is hit (the
  * connection is then closed). */

@@ -42,7 +42,7 @@ check "oversize logged" grep -q 'event=conn.framing_error' "$log"
 check "peer that never reads closed at the write-queue limit, others answer" \
   $RAW no-reader "$IP" 5060 --seconds 20
 check "write-queue limit logged" grep -q 'event=conn.write_queue_full .*limit=65536' "$log"
-out=$("$SIPSCTL" options "sip:probe@$IP:5060;transport=tcp" --timeout 5) && rc=0 || rc=$?
+out=$("$SIPSCTL" options "sip:$IP:5060;transport=tcp" --timeout 5) && rc=0 || rc=$?
 check "sipsd still answers after every limit was hit" [ "$rc" = 0 ]
 
 stop_pid "$PID_a"

@@ -31,11 +31,11 @@ check "config checks (sipsd -t)" "$SIPSD" -t -c "$TEST_TMP/p2.conf"
 start_sipsd p2 "$TEST_TMP/p2.conf"
 log="$TEST_TMP/p2.log"
 
-out=$("$SIPSCTL" options "sip:probe@$IP:5060" --timeout 5) && rc=0 || rc=$?
+out=$("$SIPSCTL" options "sip:$IP:5060" --timeout 5) && rc=0 || rc=$?
 check "OPTIONS over UDP answered 200" [ "$rc" = 0 -a "$out" = "SIP/2.0 200 OK" ]
-out=$("$SIPSCTL" options "sip:probe@$IP:5060;transport=tcp" --timeout 5) && rc=0 || rc=$?
+out=$("$SIPSCTL" options "sip:$IP:5060;transport=tcp" --timeout 5) && rc=0 || rc=$?
 check "OPTIONS over TCP answered 200" [ "$rc" = 0 -a "$out" = "SIP/2.0 200 OK" ]
-out=$("$SIPSCTL" options "sips:probe@example.net" --via "$IP:5061" --ca "$pki/ca.pem" --timeout 5) && rc=0 || rc=$?
+out=$("$SIPSCTL" options "sips:example.net" --via "$IP:5061" --ca "$pki/ca.pem" --timeout 5) && rc=0 || rc=$?
 check "OPTIONS over TLS answered 200" [ "$rc" = 0 ]
 check "TLS client saw the server identities {example.net}" grep -q 'server-identities={example.net}' <<<"$out"
 check "TLS 1.2 or 1.3 negotiated" grep -Eq 'version=TLSv1\.[23]' <<<"$out"
@@ -44,7 +44,7 @@ check "server logged the UA as unauthenticated" wait_log "$log" 'event=tls.peer 
 # RFC 5922 §7.3: the server at 5062 proves only p2.example.net; the client
 # wants example.net and must refuse inside the handshake, sending nothing.
 before=$(grep -c 'event=tls.peer' "$log" || true)
-out=$("$SIPSCTL" options "sips:probe@example.net" --via "$IP:5062" --ca "$pki/ca.pem" --timeout 5) && rc=0 || rc=$?
+out=$("$SIPSCTL" options "sips:example.net" --via "$IP:5062" --ca "$pki/ca.pem" --timeout 5) && rc=0 || rc=$?
 check "wrong-domain server refused (exit 1)" [ "$rc" = 1 ]
 check "refusal names wanted and found" grep -q 'wanted=example.net found={p2.example.net}' <<<"$out"
 sleep 0.3
@@ -53,7 +53,7 @@ check "server never completed the refused handshake" [ "$before" = "$after" ]
 check "server logged the failed handshake" grep -q 'event=tls.handshake_failed' "$log"
 
 # Mutual TLS: a client certificate with only id-kp-sipDomain (RFC 5924).
-out=$("$SIPSCTL" options "sips:probe@example.net" --via "$IP:5061" --ca "$pki/ca.pem" \
+out=$("$SIPSCTL" options "sips:example.net" --via "$IP:5061" --ca "$pki/ca.pem" \
       --cert "$pki/eku-sip.pem" --key "$pki/eku-sip.key" --timeout 5) && rc=0 || rc=$?
 check "mutual TLS with a sipDomain-only client certificate answered" [ "$rc" = 0 ]
 check "server logged the client's identities and fingerprint" \

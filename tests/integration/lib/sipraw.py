@@ -11,7 +11,7 @@ import time
 
 def options(host, port, branch):
     return (
-        f"OPTIONS sip:probe@{host}:{port} SIP/2.0\r\n"
+        f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
         f"Via: SIP/2.0/TCP {host}:9;branch=z9hG4bK{branch};rport\r\n"
         "Max-Forwards: 70\r\n"
         f"From: <sip:probe@invalid>;tag={branch}\r\n"

@@ -1,0 +1,1007 @@
+/* proxy.c: stateful proxy (RFC 3261 §16), registrar dispatch, SIPS rules
+ * (RFC 5630), flows (RFC 5626) and stateless forwarding of 2xx ACKs. */
+#include "proxy/proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "base/log.h"
+#include "sip/build.h"
+
+/* One place a branch may be sent to. */
+struct hop {
+	enum tp_proto proto;
+	struct sockaddr_storage addr;
+	socklen_t len;
+	char domain[256];     /* TLS: the domain the peer must prove */
+	struct tp_conn *conn; /* a flow to use (not owned) */
+};
+
+struct proxy_ctx;
+
+struct proxy_branch {
+	struct proxy_ctx *ctx;
+	struct txn_client *ct;
+	char *ruri; /* new Request-URI, NULL to keep it */
+	struct hop hops[PROXY_MAX_TARGETS];
+	int nhops;
+	int next_hop;
+	int status; /* final status, 0 while pending */
+};
+
+struct proxy_ctx {
+	struct proxy *p;
+	struct txn_server *st;
+	unsigned refs;
+	bool invite;
+	bool final_sent;
+	bool cancelled;
+	bool sips;        /* Request-URI (or top Route) is sips: every hop TLS */
+	bool inbound_tls; /* arrived over TLS: best-effort TLS onward */
+	struct tp_source src;
+	struct str rr;    /* Record-Route value to add, heap (s is owned) */
+	struct proxy_branch *branches[PROXY_MAX_BRANCHES];
+	int nbranches;
+	int best_status;
+	char *best; /* best final response so far, ready to send */
+	size_t best_len;
+	char loop_hash[9];
+};
+
+struct proxy {
+	struct loop *loop;
+	struct transport *tp;
+	unsigned index;
+	struct txn_layer *txn;
+	struct location *loc;
+	struct proxy_cfg cfg;
+	struct proxy_stats stats;
+	unsigned char flow_key[32];
+	char out[SIPS_MAX_MSG_SIZE];
+	struct log_ratelimit rl;
+};
+
+/* ---- helpers ---- */
+
+static bool is_our_domain(const struct proxy *p, struct str host, int *which)
+{
+	for (unsigned i = 0; i < p->cfg.ndomains; i++)
+		if (str_case_eq_cstr(host, p->cfg.domains[i].name)) {
+			if (which)
+				*which = (int)i;
+			return true;
+		}
+	return false;
+}
+
+static bool is_our_address(const struct proxy *p, const struct sip_uri *u)
+{
+	if (u->host_type != SIP_HOST_IPV4 && u->host_type != SIP_HOST_IPV6)
+		return false;
+	char host[64];
+	struct str h = u->host;
+	if (u->host_type == SIP_HOST_IPV6 && h.len >= 2)
+		h = str_make(h.s + 1, h.len - 2);
+	str_to_cbuf(h, host, sizeof(host));
+	unsigned char a[16];
+	int fam = u->host_type == SIP_HOST_IPV4 ? AF_INET : AF_INET6;
+	if (inet_pton(fam, host, a) != 1)
+		return false;
+	for (unsigned i = 0; i < p->cfg.nlocals; i++) {
+		const struct sockaddr_storage *ss = &p->cfg.locals[i].addr;
+		if (ss->ss_family != fam)
+			continue;
+		uint16_t port;
+		const void *la;
+		if (fam == AF_INET) {
+			la = &((const struct sockaddr_in *)ss)->sin_addr;
+			port = ntohs(((const struct sockaddr_in *)ss)->sin_port);
+		} else {
+			la = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+			port = ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+		}
+		if (memcmp(la, a, fam == AF_INET ? 4 : 16) == 0 &&
+		    (!u->has_port ? port == sip_uri_default_port(u) || port == 5060 : u->port == port))
+			return true;
+	}
+	return false;
+}
+
+/* Does this URI name us (one of our domains without a user, or one of
+ * our addresses)? Used for Route processing (§16.4). */
+static bool uri_is_us(const struct proxy *p, const struct sip_uri *u)
+{
+	if (u->scheme_id != SIP_SCHEME_SIP && u->scheme_id != SIP_SCHEME_SIPS)
+		return false;
+	return is_our_domain(p, u->host, NULL) || is_our_address(p, u);
+}
+
+static const struct proxy_local *local_for(const struct proxy *p, enum tp_proto proto)
+{
+	for (unsigned i = 0; i < p->cfg.nlocals; i++)
+		if (p->cfg.locals[i].proto == proto)
+			return &p->cfg.locals[i];
+	return p->cfg.nlocals ? &p->cfg.locals[0] : NULL;
+}
+
+static const char *proto_via_name(enum tp_proto proto)
+{
+	return proto == TP_PROTO_UDP ? "UDP" : proto == TP_PROTO_TCP ? "TCP" : "TLS";
+}
+
+/* ---- flow tokens (RFC 5626 §5.2) ---- */
+
+/* "f" worker(2 hex) conn-id(16 hex) mac(16 hex): the connection a UA's
+ * requests must go down, carried in our Record-Route user part. The MAC
+ * keeps peers from steering requests into other users' flows. */
+static void flow_token_make(const struct proxy *p, unsigned worker, uint64_t conn_id, char *out)
+{
+	char body[20];
+	snprintf(body, sizeof(body), "%02x%016llx", worker & 0xff, (unsigned long long)conn_id);
+	unsigned char mac[32];
+	unsigned int mlen = 0;
+	HMAC(EVP_sha256(), p->flow_key, sizeof(p->flow_key), (const unsigned char *)body, 18, mac,
+	     &mlen);
+	int n = snprintf(out, 40, "f%s", body);
+	for (int i = 0; i < 8; i++)
+		snprintf(out + n + 2 * i, 3, "%02x", mac[i]);
+}
+
+static bool flow_token_parse(const struct proxy *p, struct str user, unsigned *worker, uint64_t *id)
+{
+	if (user.len != 1 + 18 + 16 || user.s[0] != 'f')
+		return false;
+	char expect[40];
+	uint64_t w = 0, c = 0;
+	for (int i = 1; i < 19; i++) {
+		if (!ascii_is_hex(user.s[i]))
+			return false;
+		if (i < 3)
+			w = w * 16 + (uint64_t)ascii_hex_value(user.s[i]);
+		else
+			c = c * 16 + (uint64_t)ascii_hex_value(user.s[i]);
+	}
+	flow_token_make(p, (unsigned)w, c, expect);
+	if (memcmp(expect, user.s, user.len) != 0)
+		return false;
+	*worker = (unsigned)w;
+	*id = c;
+	return true;
+}
+
+/* ---- loop detection (§16.3 step 4, §16.6 step 8) ---- */
+
+static void loop_hash_compute(const struct sip_msg *m, char out[9])
+{
+	uint32_t h = 2166136261u;
+	struct str parts[6] = {m->ruri_raw, m->call_id, m->from ? m->from->tag : STR_NULL,
+			       m->to ? m->to->tag : STR_NULL, STR_NULL, STR_NULL};
+	const struct sip_hdr *pr = m->hdr_first[SIP_HDR_PROXY_REQUIRE];
+	const struct sip_hdr *pa = m->hdr_first[SIP_HDR_PROXY_AUTHORIZATION];
+	if (pr)
+		parts[4] = pr->value;
+	if (pa)
+		parts[5] = pa->value;
+	for (int i = 0; i < 6; i++) {
+		for (size_t k = 0; k < parts[i].len; k++)
+			h = (h ^ (unsigned char)parts[i].s[k]) * 16777619u;
+		h = (h ^ 0xff) * 16777619u;
+	}
+	h = (h ^ m->cseq) * 16777619u;
+	snprintf(out, 9, "%08x", h);
+}
+
+static bool loop_detected(const struct proxy *p, const struct sip_msg *m, const char *hash)
+{
+	for (const struct sip_via *v = m->via; v; v = v->next) {
+		/* Our branches: TXN_BRANCH_LEN bytes, '.', 8 hex of the hash. */
+		if (v->branch.len != TXN_BRANCH_LEN + 9 || txn_branch_worker(v->branch) < 0)
+			continue;
+		struct sip_uri hu = {0};
+		hu.scheme_id = SIP_SCHEME_SIP;
+		hu.host = v->host;
+		hu.host_type = v->host_type;
+		hu.has_port = v->has_port;
+		hu.port = v->port;
+		if (!is_our_address(p, &hu) && !is_our_domain(p, v->host, NULL))
+			continue;
+		if (memcmp(v->branch.s + TXN_BRANCH_LEN + 1, hash, 8) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* ---- contexts ---- */
+
+static void ctx_unref(struct proxy_ctx *ctx)
+{
+	if (--ctx->refs)
+		return;
+	for (int i = 0; i < ctx->nbranches; i++) {
+		free(ctx->branches[i]->ruri);
+		free(ctx->branches[i]);
+	}
+	if (ctx->src.conn)
+		tp_conn_unref(ctx->src.conn);
+	free((char *)ctx->rr.s);
+	free(ctx->best);
+	free(ctx);
+}
+
+/* Send a response towards the request's sender: through the server
+ * transaction while it lives, directly afterwards (2xx of a fork). */
+static void ctx_send_response(struct proxy_ctx *ctx, int status, const char *buf, size_t len)
+{
+	if (ctx->st) {
+		txn_server_respond(ctx->st, status, buf, len);
+		return;
+	}
+	if (ctx->src.conn) {
+		tp_conn_send(ctx->src.conn, buf, len);
+	} else if (ctx->src.proto == TP_PROTO_UDP) {
+		tp_udp_send(ctx->p->tp, ctx->src.udp_fd, (struct sockaddr *)&ctx->src.remote,
+			    ctx->src.remote_len, buf, len);
+	}
+}
+
+static void ctx_reply(struct proxy_ctx *ctx, int status, const char *reason, const char *extra)
+{
+	if (!ctx->st || ctx->final_sent)
+		return;
+	ctx->final_sent = status >= 200;
+	ctx->p->stats.local_replies++;
+	txn_server_reply(ctx->st, status, reason, str_from_cstr(extra ? extra : ""));
+}
+
+static void branch_try_next(struct proxy_branch *b);
+
+/* All branches have a final answer: send the best one (§16.7 step 6). */
+static void ctx_check_done(struct proxy_ctx *ctx)
+{
+	if (ctx->final_sent)
+		return;
+	for (int i = 0; i < ctx->nbranches; i++)
+		if (!ctx->branches[i]->status)
+			return;
+	ctx->final_sent = true;
+	if (ctx->best) {
+		ctx_send_response(ctx, ctx->best_status, ctx->best, ctx->best_len);
+		ctx->p->stats.responses_forwarded++;
+		return;
+	}
+	int status = ctx->best_status ? ctx->best_status : 408;
+	ctx->final_sent = false;
+	ctx_reply(ctx, status, NULL, NULL);
+}
+
+/* §16.7 step 6 preference: 6xx, then the lowest class among 3xx-5xx. */
+static bool better(int candidate, int current)
+{
+	if (!current)
+		return true;
+	if (current >= 600)
+		return false;
+	if (candidate >= 600)
+		return true;
+	return candidate / 100 < current / 100;
+}
+
+static void ctx_cancel_pending(struct proxy_ctx *ctx)
+{
+	for (int i = 0; i < ctx->nbranches; i++)
+		if (!ctx->branches[i]->status && ctx->branches[i]->ct)
+			txn_client_cancel(ctx->branches[i]->ct);
+}
+
+/* ---- forwarding ---- */
+
+/* Builds the request for branch `b` from `m` (the original request) into
+ * p->out and starts its client transaction to the branch's next hop. */
+static int branch_send(struct proxy_branch *b, const struct sip_msg *m)
+{
+	struct proxy_ctx *ctx = b->ctx;
+	struct proxy *p = ctx->p;
+	const struct hop *h = &b->hops[b->next_hop];
+	const struct proxy_local *local = local_for(p, h->proto);
+	char branch[TXN_BRANCH_LEN + 1], via[512], host[64] = "invalid";
+	txn_branch_make(p->txn, branch);
+	if (local)
+		tp_addr_format((const struct sockaddr *)&local->addr, host, sizeof(host));
+	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s.%s%s", proto_via_name(h->proto), host,
+		 branch, ctx->loop_hash, h->proto == TP_PROTO_UDP ? ";rport" : "");
+	struct sip_edit e = {
+		.new_ruri = b->ruri ? str_from_cstr(b->ruri) : STR_NULL,
+		.add_via = str_from_cstr(via),
+		.decrement_max_forwards = true,
+		.add_record_route = ctx->rr,
+	};
+	/* Route popping happened before the targets were chosen: the edit
+	 * repeats it on the copy (§16.4). */
+	e.pop_route = m->route && uri_is_us(p, &m->route->uri);
+	int n = sip_msg_build(m, &e, p->out, sizeof(p->out));
+	if (n < 0)
+		return n;
+	struct txn_target t = {.proto = h->proto, .addr_len = h->len, .conn = h->conn};
+	memcpy(&t.addr, &h->addr, h->len);
+	snprintf(t.domain, sizeof(t.domain), "%s", h->domain);
+	if (h->proto == TP_PROTO_TLS) {
+		/* Present our certificate for mutual TLS (RFC 5922 §7.4). */
+		t.tls = p->cfg.ndomains ? p->cfg.domains[0].client_tls : NULL;
+		if (m->from) {
+			int d;
+			if (is_our_domain(p, m->from->uri.host, &d))
+				t.tls = p->cfg.domains[d].client_tls;
+		}
+		if (!t.tls && !h->conn)
+			return -ENOTCONN;
+	}
+	struct txn_client *ct;
+	int rc = txn_client_start(p->txn, &t, p->out, (size_t)n, &ct);
+	if (rc < 0)
+		return rc;
+	/* The transaction may already have failed and reported (and been
+	 * detached); attach only while it lives. */
+	if (b->status == 0) {
+		b->ct = ct;
+		txn_client_set_user(ct, b);
+		ctx->refs++;
+	}
+	p->stats.forwarded++;
+	return 0;
+}
+
+static void branch_fail(struct proxy_branch *b, int status)
+{
+	struct proxy_ctx *ctx = b->ctx;
+	b->status = status;
+	if (better(status, ctx->best_status) && !ctx->best) {
+		ctx->best_status = status;
+	}
+	ctx_check_done(ctx);
+}
+
+/* RFC 3263 §4.3: on a transport error or 503 try the next target. */
+static void branch_try_next(struct proxy_branch *b)
+{
+	struct proxy_ctx *ctx = b->ctx;
+	while (++b->next_hop < b->nhops) {
+		if (!ctx->st) /* nothing left to answer */
+			break;
+		const struct sip_msg *m = txn_server_request(ctx->st);
+		if (!m)
+			break;
+		ctx->p->stats.branch_failovers++;
+		if (branch_send(b, m) == 0)
+			return;
+	}
+	branch_fail(b, 503);
+}
+
+/* Choose the hops for a next-hop URI (Route or Request-URI, §16.6 step 7). */
+static int hops_for_uri(struct proxy *p, struct proxy_ctx *ctx, const struct sip_uri *u,
+			struct hop *hops, int max)
+{
+	int n = 0;
+	char host[256];
+	struct str hs = u->host;
+	if (u->host_type == SIP_HOST_IPV6 && hs.len >= 2)
+		hs = str_make(hs.s + 1, hs.len - 2);
+	str_to_cbuf(hs, host, sizeof(host));
+	enum tp_proto proto = u->scheme_id == SIP_SCHEME_SIPS ? TP_PROTO_TLS : TP_PROTO_UDP;
+	struct str tparam;
+	if (sip_params_find(u->params, "transport", &tparam)) {
+		if (str_case_eq_cstr(tparam, "tcp"))
+			proto = u->scheme_id == SIP_SCHEME_SIPS ? TP_PROTO_TLS : TP_PROTO_TCP;
+		else if (str_case_eq_cstr(tparam, "tls"))
+			proto = TP_PROTO_TLS;
+	}
+	/* Operator-configured next hops for a domain. */
+	for (unsigned i = 0; i < p->cfg.nhops && n < max; i++) {
+		if (!str_case_eq_cstr(u->host, p->cfg.hops[i].domain))
+			continue;
+		hops[n].proto = p->cfg.hops[i].proto;
+		memcpy(&hops[n].addr, &p->cfg.hops[i].addr, p->cfg.hops[i].len);
+		hops[n].len = p->cfg.hops[i].len;
+		snprintf(hops[n].domain, sizeof(hops[n].domain), "%s", host);
+		hops[n].conn = NULL;
+		n++;
+	}
+	if (n == 0 && (u->host_type == SIP_HOST_IPV4 || u->host_type == SIP_HOST_IPV6)) {
+		char spec[300];
+		uint16_t port = u->has_port ? u->port : (proto == TP_PROTO_TLS ? 5061 : 5060);
+		snprintf(spec, sizeof(spec), u->host_type == SIP_HOST_IPV6 ? "[%s]:%u" : "%s:%u", host,
+			 port);
+		if (tp_addr_parse(spec, port, &hops[0].addr, &hops[0].len) == 0) {
+			hops[0].proto = proto;
+			snprintf(hops[0].domain, sizeof(hops[0].domain), "%s", host);
+			hops[0].conn = NULL;
+			n = 1;
+		}
+	}
+	/* SIPS: every hop TLS (RFC 5630 §4.1, spec rule 13). Best-effort TLS
+	 * for sip: requests that arrived over TLS: TLS hops first (rule 14). */
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		if (!ctx->sips || hops[i].proto == TP_PROTO_TLS)
+			hops[k++] = hops[i];
+	n = k;
+	if (ctx->inbound_tls) {
+		struct hop tmp[PROXY_MAX_TARGETS];
+		int t = 0;
+		for (int i = 0; i < n; i++)
+			if (hops[i].proto == TP_PROTO_TLS)
+				tmp[t++] = hops[i];
+		for (int i = 0; i < n; i++)
+			if (hops[i].proto != TP_PROTO_TLS)
+				tmp[t++] = hops[i];
+		memcpy(hops, tmp, sizeof(struct hop) * (size_t)n);
+	}
+	return n;
+}
+
+static struct proxy_branch *branch_add(struct proxy_ctx *ctx)
+{
+	if (ctx->nbranches >= PROXY_MAX_BRANCHES)
+		return NULL;
+	struct proxy_branch *b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->ctx = ctx;
+	ctx->branches[ctx->nbranches++] = b;
+	return b;
+}
+
+/* A hop for a registered binding: its flow, or its source over UDP. */
+static bool hop_for_binding(struct proxy *p, const struct loc_binding *bd, struct hop *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (bd->flow.conn_id) {
+		if (bd->flow.worker != p->index)
+			return false; /* flows on other workers: see docs/architecture.md */
+		struct tp_conn *c = tp_conn_by_id(p->tp, bd->flow.conn_id);
+		if (!c)
+			return false;
+		h->conn = c;
+		h->proto = tp_conn_proto(c);
+		socklen_t len;
+		const struct sockaddr *ra = tp_conn_remote(c, &len);
+		memcpy(&h->addr, ra, len);
+		h->len = len;
+		return true;
+	}
+	h->proto = TP_PROTO_UDP;
+	memcpy(&h->addr, &bd->flow.remote, bd->flow.remote_len);
+	h->len = bd->flow.remote_len;
+	return true;
+}
+
+/* ---- request processing ---- */
+
+static int reject(struct proxy *p, struct txn_server *st, int status, const char *reason,
+		  const char *extra)
+{
+	p->stats.local_replies++;
+	return txn_server_reply(st, status, reason, str_from_cstr(extra ? extra : ""));
+}
+
+static bool dialog_forming(const struct sip_msg *m)
+{
+	if (m->to && m->to->has_tag)
+		return false;
+	return m->method_id == SIP_METHOD_INVITE || m->method_id == SIP_METHOD_SUBSCRIBE ||
+	       m->method_id == SIP_METHOD_REFER || m->method_id == SIP_METHOD_NOTIFY;
+}
+
+static void handle_register(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
+			    const struct tp_source *src)
+{
+	struct loc_flow flow = {.proto = (int)src->proto, .worker = p->index, .udp_fd = src->udp_fd};
+	memcpy(&flow.remote, &src->remote, src->remote_len);
+	flow.remote_len = src->remote_len;
+	if (src->conn)
+		flow.conn_id = tp_conn_id(src->conn);
+	struct registrar_result res;
+	registrar_handle(p->loc, &p->cfg.registrar, m, &flow, src->proto == TP_PROTO_TLS, &res);
+	p->stats.registrations++;
+	char aor[LOC_MAX_AOR] = "?";
+	if (m->to)
+		registrar_aor(&m->to->uri, aor, sizeof(aor));
+	LOG_INFO("registrar", "aor=%s status=%d contacts=%u proto=%s conn=%llu", aor, res.status,
+		 m->contact_count, tp_proto_name(src->proto),
+		 src->conn ? (unsigned long long)tp_conn_id(src->conn) : 0ull);
+	reject(p, st, res.status, res.reason, res.extra);
+}
+
+/* Stateless forwarding of an ACK for a 2xx (§16.11): Route processing,
+ * then to the next hop, no transaction. */
+static void forward_ack(struct proxy *p, const struct sip_msg *m, const struct tp_source *src)
+{
+	const struct sip_addr *route = m->route;
+	bool popped = false;
+	unsigned fw = 0;
+	uint64_t fid = 0;
+	bool has_flow = false;
+	if (route && uri_is_us(p, &route->uri)) {
+		popped = true;
+		has_flow = flow_token_parse(p, route->uri.user, &fw, &fid);
+		route = route->next;
+	}
+	struct hop h = {0};
+	bool ok = false;
+	struct proxy_ctx tmp = {.p = p};
+	if (route) {
+		ok = hops_for_uri(p, &tmp, &route->uri, &h, 1) == 1;
+	} else if (has_flow && fw == p->index && !(src->conn && tp_conn_id(src->conn) == fid)) {
+		struct tp_conn *c = tp_conn_by_id(p->tp, fid);
+		if (c) {
+			h.conn = c;
+			h.proto = tp_conn_proto(c);
+			ok = true;
+		}
+	} else {
+		ok = hops_for_uri(p, &tmp, &m->ruri, &h, 1) == 1;
+	}
+	if (!ok)
+		return;
+	char via[512], branch[TXN_BRANCH_LEN + 1], host[64] = "invalid";
+	txn_branch_make(p->txn, branch);
+	const struct proxy_local *local = local_for(p, h.proto);
+	if (local)
+		tp_addr_format((const struct sockaddr *)&local->addr, host, sizeof(host));
+	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s", proto_via_name(h.proto), host, branch);
+	struct sip_edit e = {.add_via = str_from_cstr(via), .decrement_max_forwards = true,
+			     .pop_route = popped};
+	int n = sip_msg_build(m, &e, p->out, sizeof(p->out));
+	if (n < 0)
+		return;
+	p->stats.stateless_forwarded++;
+	if (h.conn) {
+		tp_conn_send(h.conn, p->out, (size_t)n);
+	} else if (h.proto == TP_PROTO_UDP) {
+		tp_udp_send(p->tp, -1, (struct sockaddr *)&h.addr, h.len, p->out, (size_t)n);
+	} else {
+		struct tp_conn *c = tp_conn_find(p->tp, h.proto, (struct sockaddr *)&h.addr,
+						 str_from_cstr(h.domain));
+		if (c)
+			tp_conn_send(c, p->out, (size_t)n);
+	}
+}
+
+static void handle_cancel(struct proxy *p, struct txn_server *st, const struct sip_msg *m)
+{
+	/* §16.10: answer the CANCEL, cancel the pending branches. */
+	struct txn_server *inv = txn_server_find_invite(p->txn, m);
+	struct proxy_ctx *ctx = inv ? txn_server_user(inv) : NULL;
+	if (!ctx) {
+		reject(p, st, 481, NULL, NULL);
+		return;
+	}
+	reject(p, st, 200, NULL, NULL);
+	ctx->cancelled = true;
+	ctx_cancel_pending(ctx);
+	if (ctx->nbranches == 0)
+		ctx_reply(ctx, 487, NULL, NULL);
+}
+
+static void request_cb(struct txn_layer *l, struct txn_server *st, const struct sip_msg *m,
+		       const struct tp_source *src, void *arg)
+{
+	struct proxy *p = arg;
+	(void)l;
+	p->stats.requests++;
+	if (!st) {
+		if (m->method_id == SIP_METHOD_ACK && sip_msg_check(m, NULL) == 0)
+			forward_ack(p, m, src);
+		return;
+	}
+	struct sip_parse_error err;
+	int status = sip_msg_check(m, &err);
+	if (status) {
+		char warn[200];
+		snprintf(warn, sizeof(warn), "Warning: 399 sipsd \"%s\"\r\n", err.reason);
+		reject(p, st, status, NULL, warn);
+		return;
+	}
+	if (m->method_id == SIP_METHOD_INVITE)
+		txn_server_reply(st, 100, NULL, STR_NULL); /* §16.2: quench retransmissions */
+	/* §16.3 step 2: a scheme we cannot route. */
+	if (m->ruri.scheme_id != SIP_SCHEME_SIP && m->ruri.scheme_id != SIP_SCHEME_SIPS) {
+		reject(p, st, 416, NULL, NULL);
+		return;
+	}
+	/* §16.3 step 3: Max-Forwards. */
+	if (m->max_forwards == 0) {
+		if (m->method_id == SIP_METHOD_OPTIONS)
+			reject(p, st, 200, NULL, "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER\r\n");
+		else
+			reject(p, st, 483, NULL, NULL);
+		return;
+	}
+	char hash[9];
+	loop_hash_compute(m, hash);
+	if (loop_detected(p, m, hash)) {
+		reject(p, st, 482, NULL, NULL);
+		return;
+	}
+	/* §16.3 step 6: Proxy-Require lists extensions we must support: none. */
+	const struct sip_hdr *preq = m->hdr_first[SIP_HDR_PROXY_REQUIRE];
+	if (preq) {
+		char uns[600];
+		snprintf(uns, sizeof(uns), "Unsupported: %.*s\r\n", (int)preq->value.len, preq->value.s);
+		reject(p, st, 420, NULL, uns);
+		return;
+	}
+	if (m->method_id == SIP_METHOD_CANCEL) {
+		handle_cancel(p, st, m);
+		return;
+	}
+	/* §16.4: Route processing. */
+	const struct sip_addr *route = m->route;
+	bool has_flow = false;
+	unsigned fw = 0;
+	uint64_t fid = 0;
+	if (route && uri_is_us(p, &route->uri)) {
+		has_flow = flow_token_parse(p, route->uri.user, &fw, &fid);
+		route = route->next;
+	}
+	const struct sip_uri *ruri = &m->ruri;
+	int dom = -1;
+	bool ruri_ours = !route && (is_our_domain(p, ruri->host, &dom) || is_our_address(p, ruri));
+	if (m->method_id == SIP_METHOD_REGISTER && ruri_ours) {
+		if (m->to && is_our_domain(p, m->to->uri.host, NULL))
+			handle_register(p, st, m, src);
+		else
+			reject(p, st, 404, "Not A Domain Served Here", NULL);
+		return;
+	}
+	if (ruri_ours && !ruri->has_user && !has_flow) {
+		if (m->method_id == SIP_METHOD_OPTIONS)
+			reject(p, st, 200, NULL, "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER\r\n");
+		else
+			reject(p, st, 404, NULL, NULL);
+		return;
+	}
+
+	struct proxy_ctx *ctx = calloc(1, sizeof(*ctx));
+	if (!ctx) {
+		reject(p, st, 500, NULL, NULL);
+		return;
+	}
+	ctx->p = p;
+	ctx->st = st;
+	ctx->refs = 1;
+	ctx->invite = m->method_id == SIP_METHOD_INVITE;
+	ctx->src = *src;
+	if (ctx->src.conn)
+		tp_conn_ref(ctx->src.conn);
+	memcpy(ctx->loop_hash, hash, sizeof(ctx->loop_hash));
+	ctx->sips = ruri->scheme_id == SIP_SCHEME_SIPS ||
+		    (route && route->uri.scheme_id == SIP_SCHEME_SIPS);
+	ctx->inbound_tls = src->proto == TP_PROTO_TLS;
+	txn_server_set_user(st, ctx);
+
+	if (dialog_forming(m)) {
+		/* §16.6 step 4, RFC 5922 §7.5: our domain in the Record-Route,
+		 * sips: when the request is sips:, and the UA's flow token so
+		 * in-dialog requests find the flow again (RFC 5626 §5.3). */
+		int rrd = dom >= 0 ? dom : 0;
+		if (dom < 0 && m->from)
+			is_our_domain(p, m->from->uri.host, &rrd);
+		char token[48] = "", rr[400];
+		if (src->conn && src->proto != TP_PROTO_UDP)
+			flow_token_make(p, p->index, tp_conn_id(src->conn), token);
+		snprintf(rr, sizeof(rr), "<%s:%s%s%s;lr>", ctx->sips ? "sips" : "sip", token,
+			 token[0] ? "@" : "", p->cfg.ndomains ? p->cfg.domains[rrd].name : "invalid");
+		char *copy = strdup(rr);
+		if (copy)
+			ctx->rr = str_from_cstr(copy);
+	}
+
+	if (has_flow && !route && !(fw == p->index && src->conn && tp_conn_id(src->conn) == fid)) {
+		/* An in-dialog request for a UA behind one of our flows. */
+		struct proxy_branch *b = branch_add(ctx);
+		struct tp_conn *c = fw == p->index ? tp_conn_by_id(p->tp, fid) : NULL;
+		if (!b || !c) {
+			ctx_reply(ctx, 430, "Flow Failed", NULL); /* RFC 5626 §5.3 */
+		} else {
+			b->hops[0].conn = c;
+			b->hops[0].proto = tp_conn_proto(c);
+			b->nhops = 1;
+			if (branch_send(b, m) < 0)
+				branch_try_next(b);
+		}
+	} else if (route || !ruri_ours) {
+		/* Towards the next hop: the top Route, or the Request-URI. */
+		struct proxy_branch *b = branch_add(ctx);
+		if (!b) {
+			ctx_reply(ctx, 500, NULL, NULL);
+		} else {
+			b->nhops = hops_for_uri(p, ctx, route ? &route->uri : ruri, b->hops,
+						PROXY_MAX_TARGETS);
+			if (b->nhops == 0) {
+				b->status = ctx->sips ? 480 : 404;
+				ctx_reply(ctx, ctx->sips ? 480 : 404, NULL,
+					  ctx->sips ? "Warning: 380 sipsd \"SIPS Not Allowed\"\r\n" : NULL);
+			} else if (branch_send(b, m) < 0) {
+				branch_try_next(b);
+			}
+		}
+	} else {
+		/* §16.5: a user of our domain: the registered contacts. */
+		char aor[LOC_MAX_AOR];
+		struct loc_binding bds[LOC_MAX_BINDINGS_PER_AOR];
+		int n = registrar_aor(ruri, aor, sizeof(aor)) < 0
+				? 0
+				: location_lookup(p->loc, str_from_cstr(aor), (int64_t)time(NULL), bds,
+						  LOC_MAX_BINDINGS_PER_AOR);
+		int usable = 0, wrong_scheme = 0;
+		for (int i = 0; i < n; i++) {
+			struct sip_uri cu;
+			if (sip_uri_parse(str_from_cstr(bds[i].contact), &cu, NULL, NULL) < 0)
+				continue;
+			/* RFC 5630 §4.1 / spec rule 14: never change the scheme. */
+			if ((cu.scheme_id == SIP_SCHEME_SIPS) != ctx->sips) {
+				wrong_scheme++;
+				continue;
+			}
+			struct proxy_branch *b = branch_add(ctx);
+			if (!b)
+				break;
+			if (!hop_for_binding(p, &bds[i], &b->hops[0]) ||
+			    (ctx->sips && b->hops[0].proto != TP_PROTO_TLS)) {
+				ctx->nbranches--;
+				free(b);
+				continue;
+			}
+			b->nhops = 1;
+			b->ruri = strdup(bds[i].contact);
+			usable++;
+		}
+		if (!usable) {
+			if (wrong_scheme && ctx->sips)
+				ctx_reply(ctx, 480, NULL, "Warning: 380 sipsd \"SIPS Not Allowed\"\r\n");
+			else if (wrong_scheme)
+				ctx_reply(ctx, 480, NULL, "Warning: 381 sipsd \"SIPS Required\"\r\n");
+			else if (n)
+				ctx_reply(ctx, 480, NULL, NULL);
+			else
+				ctx_reply(ctx, 404, NULL, NULL);
+		} else {
+			/* Parallel fork to every usable contact (§16.6). */
+			int count = ctx->nbranches;
+			for (int i = 0; i < count; i++) {
+				struct proxy_branch *b = ctx->branches[i];
+				if (branch_send(b, m) < 0)
+					branch_fail(b, 503);
+			}
+		}
+	}
+}
+
+/* ---- responses ---- */
+
+static void response_cb(struct txn_layer *l, struct txn_client *ct, int status,
+			const struct sip_msg *m, const char *why, void *arg)
+{
+	struct proxy *p = arg;
+	(void)l;
+	struct proxy_branch *b = txn_client_user(ct);
+	if (!b)
+		return;
+	struct proxy_ctx *ctx = b->ctx;
+	if (!m) {
+		/* A timeout or transport failure of this hop. */
+		char addr[64] = "-";
+		tp_addr_format((const struct sockaddr *)&b->hops[b->next_hop].addr, addr, sizeof(addr));
+		if (log_ratelimit_allow(&p->rl))
+			LOG_WARN("proxy.branch_failed", "status=%d hop=%s proto=%s domain=%s reason=\"%s\"",
+				 status, addr, tp_proto_name(b->hops[b->next_hop].proto),
+				 b->hops[b->next_hop].domain[0] ? b->hops[b->next_hop].domain : "-",
+				 why ? why : "");
+		txn_client_set_user(ct, NULL);
+		b->ct = NULL;
+		if (status == 503)
+			branch_try_next(b);
+		else
+			branch_fail(b, status);
+		ctx_unref(ctx);
+		return;
+	}
+	if (status == 503 && b->next_hop + 1 < b->nhops) {
+		/* RFC 3263 §4.3: a 503 moves on to the next target. */
+		txn_client_set_user(ct, NULL);
+		b->ct = NULL;
+		branch_try_next(b);
+		ctx_unref(ctx);
+		return;
+	}
+	if (status == 100)
+		return; /* §16.7 step 3: not forwarded */
+	struct sip_edit e = {.remove_top_via = true};
+	int n = sip_msg_build(m, &e, p->out, sizeof(p->out));
+	if (n < 0)
+		return;
+	if (status < 200) {
+		if (!ctx->final_sent) {
+			ctx_send_response(ctx, status, p->out, (size_t)n);
+			p->stats.responses_forwarded++;
+		}
+		return;
+	}
+	b->status = status;
+	if (status < 300) {
+		/* §16.7 step 5: every 2xx is forwarded at once. */
+		ctx_send_response(ctx, status, p->out, (size_t)n);
+		p->stats.responses_forwarded++;
+		if (!ctx->final_sent && ctx->invite)
+			ctx_cancel_pending(ctx);
+		ctx->final_sent = true;
+		return;
+	}
+	if (status >= 600 && ctx->invite)
+		ctx_cancel_pending(ctx);
+	if (status == 503)
+		status = 500; /* §16.7 step 6: a 503 is not passed upstream as is */
+	if (better(status, ctx->best_status) || !ctx->best) {
+		if (better(status, ctx->best_status)) {
+			char *copy = malloc((size_t)n);
+			if (copy) {
+				memcpy(copy, p->out, (size_t)n);
+				if (b->status == 503) {
+					/* Rewrite the status line of a 503 to 500. */
+					memcpy(copy + 8, "500", 3);
+				}
+				free(ctx->best);
+				ctx->best = copy;
+				ctx->best_len = (size_t)n;
+				ctx->best_status = status;
+			}
+		}
+	}
+	ctx_check_done(ctx);
+}
+
+static void stray_response_cb(struct txn_layer *l, const struct sip_msg *m,
+			      const struct tp_source *src, void *arg)
+{
+	/* §16.7 step 3 / §18.2.2: a response without a transaction (a 2xx
+	 * retransmission of an INVITE) goes statelessly to the next Via. */
+	struct proxy *p = arg;
+	(void)l;
+	(void)src;
+	const struct sip_via *v = m->via;
+	if (!v || !v->next || txn_branch_worker(v->branch) < 0)
+		return;
+	const struct sip_via *next = v->next;
+	struct sockaddr_storage dst;
+	socklen_t dl;
+	char spec[300];
+	struct str host = next->has_received ? next->received : next->host;
+	uint16_t port = next->has_port ? next->port : 5060;
+	if (next->has_rport && next->rport.len) {
+		uint64_t rp;
+		if (str_to_u64(next->rport, 65535, &rp) == 0)
+			port = (uint16_t)rp;
+	}
+	if (host.len && host.s[0] == '[')
+		snprintf(spec, sizeof(spec), "%.*s:%u", (int)host.len, host.s, port);
+	else if (memchr(host.s, ':', host.len))
+		snprintf(spec, sizeof(spec), "[%.*s]:%u", (int)host.len, host.s, port);
+	else
+		snprintf(spec, sizeof(spec), "%.*s:%u", (int)host.len, host.s, port);
+	if (tp_addr_parse(spec, port, &dst, &dl) < 0)
+		return;
+	struct sip_edit e = {.remove_top_via = true};
+	int n = sip_msg_build(m, &e, p->out, sizeof(p->out));
+	if (n < 0)
+		return;
+	enum tp_proto proto = str_case_eq_cstr(next->transport, "UDP")	 ? TP_PROTO_UDP
+			      : str_case_eq_cstr(next->transport, "TCP") ? TP_PROTO_TCP
+									 : TP_PROTO_TLS;
+	if (proto == TP_PROTO_UDP) {
+		tp_udp_send(p->tp, -1, (struct sockaddr *)&dst, dl, p->out, (size_t)n);
+	} else {
+		struct tp_conn *c = tp_conn_find(p->tp, proto, (struct sockaddr *)&dst, STR_NULL);
+		if (c)
+			tp_conn_send(c, p->out, (size_t)n);
+	}
+	p->stats.stateless_forwarded++;
+}
+
+static void server_gone_cb(struct txn_layer *l, struct txn_server *st, void *arg)
+{
+	(void)l;
+	(void)arg;
+	struct proxy_ctx *ctx = txn_server_user(st);
+	if (!ctx)
+		return;
+	ctx->st = NULL;
+	ctx_unref(ctx);
+}
+
+static void client_gone_cb(struct txn_layer *l, struct txn_client *ct, void *arg)
+{
+	(void)l;
+	(void)arg;
+	struct proxy_branch *b = txn_client_user(ct);
+	if (!b)
+		return;
+	b->ct = NULL;
+	struct proxy_ctx *ctx = b->ctx;
+	if (!b->status) {
+		/* Ended without a final response (shutdown): count it failed. */
+		b->status = 408;
+		ctx_check_done(ctx);
+	}
+	ctx_unref(ctx);
+}
+
+/* ---- life ---- */
+
+int proxy_create(struct loop *loop, struct transport *tp, unsigned index, struct worker_pool *pool,
+		 struct txn_layer **peers, struct location *loc, const struct proxy_cfg *cfg,
+		 struct proxy **out)
+{
+	struct proxy *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->loop = loop;
+	p->tp = tp;
+	p->index = index;
+	p->loc = loc;
+	p->cfg = *cfg;
+	p->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(20, 1000);
+	if (RAND_bytes(p->flow_key, sizeof(p->flow_key)) != 1) {
+		free(p);
+		return -EIO;
+	}
+	struct txn_user u = {
+		.request_cb = request_cb,
+		.response_cb = response_cb,
+		.stray_response_cb = stray_response_cb,
+		.server_gone_cb = server_gone_cb,
+		.client_gone_cb = client_gone_cb,
+		.arg = p,
+	};
+	int rc = txn_layer_create(loop, tp, index, pool, peers, &u, &p->txn);
+	if (rc < 0) {
+		free(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+void proxy_destroy(struct proxy *p)
+{
+	if (!p)
+		return;
+	txn_layer_destroy(p->txn);
+	free(p);
+}
+
+struct txn_layer *proxy_txn_layer(struct proxy *p)
+{
+	return p->txn;
+}
+
+void proxy_conn_closed(struct proxy *p, struct tp_conn *conn)
+{
+	txn_layer_conn_closed(p->txn, conn);
+	int n = location_flow_closed(p->loc, p->index, tp_conn_id(conn));
+	if (n)
+		LOG_INFO("registrar.flow_closed", "conn=%llu bindings_removed=%d",
+			 (unsigned long long)tp_conn_id(conn), n);
+}
+
+const struct proxy_stats *proxy_stats(const struct proxy *p)
+{
+	return &p->stats;
+}

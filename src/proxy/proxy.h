@@ -1,0 +1,76 @@
+/* proxy.h: the stateful proxy core (RFC 3261 §16) of one worker, with the
+ * registrar for our domains, SIPS rules (RFC 5630) and flows (RFC 5626). */
+#ifndef SIPSD_PROXY_PROXY_H
+#define SIPSD_PROXY_PROXY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "registrar/registrar.h"
+#include "store/location.h"
+#include "tls/tls_ctx.h"
+#include "transport/transport.h"
+#include "txn/txn.h"
+
+#define PROXY_MAX_DOMAINS 16
+#define PROXY_MAX_LOCAL_ADDRS 16
+/* Branches one request may fork to. */
+#define PROXY_MAX_BRANCHES 16
+/* Next-hop targets tried in turn for one branch (RFC 3263 §4.3). */
+#define PROXY_MAX_TARGETS 8
+
+struct proxy_domain {
+	char name[254];
+	struct tls_ctx *client_tls; /* our certificate for outbound mutual TLS; not owned */
+};
+
+/* One address we listen on, for "is this URI us?" and our Via. */
+struct proxy_local {
+	enum tp_proto proto;
+	struct sockaddr_storage addr;
+	socklen_t len;
+};
+
+struct proxy_cfg {
+	struct proxy_domain domains[PROXY_MAX_DOMAINS];
+	unsigned ndomains;
+	struct proxy_local locals[PROXY_MAX_LOCAL_ADDRS];
+	unsigned nlocals;
+	struct registrar_cfg registrar;
+	/* Static next hops for domains (tests without DNS, or an operator's
+	 * override): "domain=ip:port/proto". Empty: numeric hosts only until
+	 * the RFC 3263 resolver is wired in. */
+	struct {
+		char domain[254];
+		enum tp_proto proto;
+		struct sockaddr_storage addr;
+		socklen_t len;
+	} hops[PROXY_MAX_DOMAINS];
+	unsigned nhops;
+};
+
+struct proxy_stats {
+	uint64_t requests, responses_forwarded, local_replies, forwarded, stateless_forwarded;
+	uint64_t registrations, branch_failovers;
+};
+
+struct proxy;
+
+/* Make the proxy of one worker. `loc` (shared, not owned) is the location
+ * store; `cfg` is copied. The proxy creates its transaction layer on `tp`.
+ * Returns 0 or -ENOMEM. */
+int proxy_create(struct loop *loop, struct transport *tp, unsigned index, struct worker_pool *pool,
+		 struct txn_layer **peers, struct location *loc, const struct proxy_cfg *cfg,
+		 struct proxy **out);
+void proxy_destroy(struct proxy *p);
+
+/* The transaction layer (for the transport's message callback). */
+struct txn_layer *proxy_txn_layer(struct proxy *p);
+
+/* The transport closed a connection: fail transactions on it, drop the
+ * bindings registered over it. */
+void proxy_conn_closed(struct proxy *p, struct tp_conn *conn);
+
+const struct proxy_stats *proxy_stats(const struct proxy *p);
+
+#endif

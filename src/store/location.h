@@ -1,0 +1,86 @@
+/* location.h: the location service (RFC 3261 §10): AOR -> bindings, each
+ * tied to the flow it was registered over (RFC 5626). The memory store is
+ * shared by the workers (one lock); a Redis store comes with scale-out. */
+#ifndef SIPSD_STORE_LOCATION_H
+#define SIPSD_STORE_LOCATION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "base/str.h"
+
+#define LOC_MAX_AOR 256
+#define LOC_MAX_CONTACT 512
+#define LOC_MAX_INSTANCE 160
+#define LOC_MAX_CALLID 256
+#define LOC_MAX_PATH 512
+/* Bindings one AOR may hold (a REGISTER flood for one AOR stops here). */
+#define LOC_MAX_BINDINGS_PER_AOR 16
+/* AORs in the store. */
+#define LOC_MAX_AORS 200000
+
+/* The connection a binding was made over: requests for the UA go down it
+ * (RFC 5626 §5.3, spec rule 16). proto 0 means "no flow" (UDP). */
+struct loc_flow {
+	int proto;        /* enum tp_proto; 1 = UDP */
+	unsigned worker;  /* worker owning the connection */
+	uint64_t conn_id; /* transport connection id; 0 for UDP */
+	struct sockaddr_storage remote; /* source address (UDP: where to send) */
+	socklen_t remote_len;
+	int udp_fd;       /* UDP: the socket it arrived on */
+};
+
+struct loc_binding {
+	char contact[LOC_MAX_CONTACT]; /* Contact URI as registered */
+	char instance[LOC_MAX_INSTANCE]; /* +sip.instance, "" when none */
+	unsigned reg_id;                 /* RFC 5626 reg-id, 0 when none */
+	char call_id[LOC_MAX_CALLID];
+	uint32_t cseq;
+	int64_t expires_at; /* seconds, CLOCK_REALTIME */
+	unsigned q1000;     /* q * 1000 (RFC 3261 §20.10) */
+	char path[LOC_MAX_PATH]; /* Path header values (RFC 3327), "" when none */
+	struct loc_flow flow;
+};
+
+struct location;
+
+/* Make an empty memory store. Returns 0 or -ENOMEM. */
+int location_create(struct location **out);
+void location_destroy(struct location *loc);
+
+/* Copy the live bindings of `aor` (canonical form, see registrar) into
+ * `out` (capacity `max`) in descending q order. Returns the count. */
+int location_lookup(struct location *loc, struct str aor, int64_t now, struct loc_binding *out,
+		    int max);
+
+/* Result of one binding update. */
+enum loc_update_result {
+	LOC_UPDATED = 0,
+	LOC_OUT_OF_ORDER, /* same Call-ID with a CSeq not higher (§10.3 step 7): 500 */
+	LOC_TOO_MANY,     /* the per-AOR limit */
+	LOC_STORE_FULL,
+};
+
+/* Add or refresh `b` under `aor` (matched by contact URI, or by instance
+ * and reg-id when both exist: RFC 5626 §6), or remove it when `expires` is
+ * 0. `now` is CLOCK_REALTIME seconds. */
+enum loc_update_result location_update(struct location *loc, struct str aor,
+				       const struct loc_binding *b, uint32_t expires, int64_t now);
+
+/* Remove every binding of `aor` (Contact: *, §10.3 step 6). Returns the
+ * number removed, or LOC_OUT_OF_ORDER as a negative when a binding with the
+ * same Call-ID has a higher or equal CSeq. */
+int location_remove_all(struct location *loc, struct str aor, struct str call_id, uint32_t cseq);
+
+/* A connection died: drop the bindings registered over it (the UA must
+ * register again on a new flow). Returns the number removed. */
+int location_flow_closed(struct location *loc, unsigned worker, uint64_t conn_id);
+
+/* Drop expired bindings; returns the number removed. */
+int location_expire(struct location *loc, int64_t now);
+
+/* Number of AORs and bindings held. */
+void location_counts(struct location *loc, unsigned *aors, unsigned *bindings);
+
+#endif
