@@ -458,8 +458,11 @@ static struct proxy_branch *branch_add(struct proxy_ctx *ctx)
 	return b;
 }
 
-/* A hop for a registered binding: its flow, or its source over UDP. */
-static bool hop_for_binding(struct proxy *p, const struct loc_binding *bd, struct hop *h)
+/* A hop for a registered binding: the flow it was registered over
+ * (RFC 5626 §5.3, spec rule 16), else its Contact URI (§16.6 step 7), else
+ * the address the REGISTER came from. */
+static bool hop_for_binding(struct proxy *p, struct proxy_ctx *ctx, const struct loc_binding *bd,
+			    struct hop *h)
 {
 	memset(h, 0, sizeof(*h));
 	if (bd->flow.conn_id) {
@@ -476,6 +479,10 @@ static bool hop_for_binding(struct proxy *p, const struct loc_binding *bd, struc
 		h->len = len;
 		return true;
 	}
+	struct sip_uri cu;
+	if (sip_uri_parse(str_from_cstr(bd->contact), &cu, NULL, NULL) == 0 &&
+	    hops_for_uri(p, ctx, &cu, h, 1) == 1)
+		return true;
 	h->proto = TP_PROTO_UDP;
 	memcpy(&h->addr, &bd->flow.remote, bd->flow.remote_len);
 	h->len = bd->flow.remote_len;
@@ -754,7 +761,7 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 			struct proxy_branch *b = branch_add(ctx);
 			if (!b)
 				break;
-			if (!hop_for_binding(p, &bds[i], &b->hops[0]) ||
+			if (!hop_for_binding(p, ctx, &bds[i], &b->hops[0]) ||
 			    (ctx->sips && b->hops[0].proto != TP_PROTO_TLS)) {
 				ctx->nbranches--;
 				free(b);
