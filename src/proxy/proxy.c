@@ -854,22 +854,22 @@ static void response_cb(struct txn_layer *l, struct txn_client *ct, int status,
 	}
 	if (status >= 600 && ctx->invite)
 		ctx_cancel_pending(ctx);
-	if (status == 503)
-		status = 500; /* §16.7 step 6: a 503 is not passed upstream as is */
-	if (better(status, ctx->best_status) || !ctx->best) {
-		if (better(status, ctx->best_status)) {
-			char *copy = malloc((size_t)n);
-			if (copy) {
-				memcpy(copy, p->out, (size_t)n);
-				if (b->status == 503) {
-					/* Rewrite the status line of a 503 to 500. */
-					memcpy(copy + 8, "500", 3);
-				}
-				free(ctx->best);
-				ctx->best = copy;
-				ctx->best_len = (size_t)n;
-				ctx->best_status = status;
-			}
+	if (status == 503) {
+		/* §16.7 step 6: a 503 from downstream is answered upstream as
+		 * a 500 of our own, not passed on. */
+		if (better(500, ctx->best_status)) {
+			free(ctx->best);
+			ctx->best = NULL;
+			ctx->best_status = 500;
+		}
+	} else if (better(status, ctx->best_status)) {
+		char *copy = malloc((size_t)n);
+		if (copy) {
+			memcpy(copy, p->out, (size_t)n);
+			free(ctx->best);
+			ctx->best = copy;
+			ctx->best_len = (size_t)n;
+			ctx->best_status = status;
 		}
 	}
 	ctx_check_done(ctx);

@@ -143,7 +143,10 @@ void txn_branch_make(struct txn_layer *l, char *out)
 
 int txn_branch_worker(struct str b)
 {
-	if (b.len != TXN_BRANCH_LEN || memcmp(b.s, "z9hG4bKs", 8) != 0 || b.s[10] != '.' ||
+	/* Ours: exactly the made branch, or it followed by '.' and more (the
+	 * proxy appends its loop-detection hash). */
+	if (b.len < TXN_BRANCH_LEN || (b.len > TXN_BRANCH_LEN && b.s[TXN_BRANCH_LEN] != '.') ||
+	    memcmp(b.s, "z9hG4bKs", 8) != 0 || b.s[10] != '.' ||
 	    !ascii_is_hex(b.s[8]) || !ascii_is_hex(b.s[9]))
 		return -1;
 	return ascii_hex_value(b.s[8]) * 16 + ascii_hex_value(b.s[9]);
