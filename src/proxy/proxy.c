@@ -625,7 +625,10 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 	}
 	/* §16.3 step 3: Max-Forwards. */
 	if (m->max_forwards == 0) {
-		if (m->method_id == SIP_METHOD_OPTIONS)
+		/* OPTIONS for us (no user part) is answered as a UAS would;
+		 * anything else stops here (RFC 4475 §3.3.11). */
+		if (m->method_id == SIP_METHOD_OPTIONS && !m->ruri.has_user &&
+		    uri_is_us(p, &m->ruri))
 			reject(p, st, 200, NULL, "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER\r\n");
 		else
 			reject(p, st, 483, NULL, NULL);
@@ -662,7 +665,11 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 	int dom = -1;
 	bool ruri_ours = !route && (is_our_domain(p, ruri->host, &dom) || is_our_address(p, ruri));
 	if (m->method_id == SIP_METHOD_REGISTER && ruri_ours) {
-		if (m->to && is_our_domain(p, m->to->uri.host, NULL))
+		/* A To that is no SIP AOR is the registrar's 400 (RFC 4475
+		 * §3.3.4); a SIP AOR of another domain is not ours to bind. */
+		bool sip_to = m->to && (m->to->uri.scheme_id == SIP_SCHEME_SIP ||
+					m->to->uri.scheme_id == SIP_SCHEME_SIPS);
+		if (!sip_to || is_our_domain(p, m->to->uri.host, NULL))
 			handle_register(p, st, m, src);
 		else
 			reject(p, st, 404, "Not A Domain Served Here", NULL);

@@ -334,3 +334,48 @@ int sip_cancel_build(const struct sip_msg *invite, struct str reason, char *buf,
 	put_cstr(&o, "Content-Length: 0\r\n\r\n");
 	return o.overflow ? -EMSGSIZE : (int)o.len;
 }
+
+int sip_bad_request_build(const char *raw, size_t len, const char *why, char *buf, size_t cap)
+{
+	struct out o = {buf, 0, cap, false};
+	if (len < 8 || memcmp(raw, "SIP/", 4) == 0)
+		return 0;
+	const char *lf = memchr(raw, '\n', len);
+	if (!lf)
+		return 0;
+	put_cstr(&o, "SIP/2.0 400 Bad Request\r\n");
+	bool via = false;
+	size_t p = (size_t)(lf - raw) + 1;
+	while (p < len) {
+		const char *e = memchr(raw + p, '\n', len - p);
+		size_t le = e ? (size_t)(e - raw) : len;
+		size_t ce = le > p && raw[le - 1] == '\r' ? le - 1 : le;
+		if (ce == p)
+			break; /* end of headers */
+		size_t i = p;
+		while (i < ce && raw[i] != ':' && raw[i] != ' ' && raw[i] != '\t')
+			i++;
+		enum sip_hdr_id id = sip_hdr_id_from_name(str_make(raw + p, i - p));
+		if (id == SIP_HDR_VIA || id == SIP_HDR_FROM || id == SIP_HDR_TO ||
+		    id == SIP_HDR_CALL_ID || id == SIP_HDR_CSEQ) {
+			/* Only single, unfolded, printable lines are echoed. */
+			bool clean = le + 1 >= len || (raw[le + 1] != ' ' && raw[le + 1] != '\t');
+			for (size_t k = p; k < ce && clean; k++)
+				clean = (unsigned char)raw[k] >= 0x20 && raw[k] != 0x7f;
+			if (clean) {
+				put(&o, raw + p, ce - p);
+				put_cstr(&o, "\r\n");
+				via |= id == SIP_HDR_VIA;
+			}
+		}
+		p = le + 1;
+	}
+	if (!via)
+		return 0;
+	put_cstr(&o, "Warning: 399 sipsd \"");
+	for (const char *c = why; c && *c; c++)
+		if (*c != '"' && *c != '\\' && (unsigned char)*c >= 0x20)
+			put(&o, c, 1);
+	put_cstr(&o, "\"\r\nContent-Length: 0\r\n\r\n");
+	return o.overflow ? -EMSGSIZE : (int)o.len;
+}

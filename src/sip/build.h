@@ -44,6 +44,13 @@ int sip_ack_build(const struct sip_msg *invite, const struct sip_msg *resp, char
  * (RFC 3326). Returns the length or -EMSGSIZE. */
 int sip_cancel_build(const struct sip_msg *invite, struct str reason, char *out, size_t cap);
 
+/* A 400 for a request the parser refused (RFC 3261 §16.3, RFC 4475 §3.1.2):
+ * copies the Via, From, To, Call-ID and CSeq lines found in the raw header
+ * block as they are, adds a Warning with `why`. Returns the length, 0 when
+ * the bytes are not a request or hold no Via (nothing to answer), or
+ * -EMSGSIZE. */
+int sip_bad_request_build(const char *raw, size_t len, const char *why, char *out, size_t cap);
+
 /* The reason phrase RFC 3261 §21 gives a status code ("Not Found"). */
 const char *sip_status_reason(int status);
 

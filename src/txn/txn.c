@@ -802,6 +802,17 @@ void txn_layer_receive(struct txn_layer *l, const struct tp_source *src, const c
 	struct sip_parse_error err;
 	int rc = sip_msg_parse(m, buf, len, src->conn ? SIP_PARSE_STREAM : SIP_PARSE_DATAGRAM, &err);
 	if (rc < 0 || !m->via || !m->has_cseq) {
+		/* A request we cannot parse still gets a 400 where its Via can
+		 * be found (RFC 4475 §3.1.2); responses are dropped. */
+		int n = sip_bad_request_build(buf, len, rc < 0 ? err.reason : "missing Via or CSeq",
+					      l->out, sizeof(l->out));
+		if (n > 0) {
+			if (src->conn)
+				tp_conn_send(src->conn, l->out, (size_t)n);
+			else
+				tp_udp_send(l->tp, src->udp_fd, (const struct sockaddr *)&src->remote,
+					    src->remote_len, l->out, (size_t)n);
+		}
 		if (log_ratelimit_allow(&l->rl)) {
 			char addr[64];
 			tp_addr_format((const struct sockaddr *)&src->remote, addr, sizeof(addr));
