@@ -90,6 +90,10 @@ static int proxy_cfg_build(const struct cfg *cfg, struct server_worker *w, struc
 {
 	memset(pc, 0, sizeof(*pc));
 	registrar_cfg_default(&pc->registrar);
+	snprintf(pc->dns_servers, sizeof(pc->dns_servers), "%s", cfg->dns_servers);
+	pc->dns.timeout_ms = cfg->dns_timeout_ms;
+	pc->dns.tries = cfg->dns_tries;
+	pc->dns.sip_prefer_tls = cfg->sip_prefer_tls;
 	pc->registrar.min_expires = cfg->min_expires;
 	pc->registrar.max_expires = cfg->max_expires;
 	pc->registrar.default_expires = cfg->default_expires;

@@ -24,9 +24,11 @@ void cfg_init(struct cfg *c)
 	c->min_expires = 60;
 	c->max_expires = 3600;
 	c->default_expires = 3600;
+	c->dns_timeout_ms = 2000;
+	c->dns_tries = 2;
 }
 
-enum section { SEC_GLOBAL, SEC_TLS, SEC_LIMITS, SEC_DOMAIN, SEC_LISTEN, SEC_ROUTE, SEC_REGISTRAR };
+enum section { SEC_GLOBAL, SEC_TLS, SEC_LIMITS, SEC_DOMAIN, SEC_LISTEN, SEC_ROUTE, SEC_REGISTRAR, SEC_DNS };
 
 struct parser {
 	const char *path;
@@ -233,6 +235,19 @@ static int kv_registrar(struct parser *p, struct cfg *c, const char *k, const ch
 	return perror_at(p, "unknown key '%s' in [registrar]", k);
 }
 
+static int kv_dns(struct parser *p, struct cfg *c, const char *k, const char *v)
+{
+	if (!strcmp(k, "servers"))
+		return set_string(p, c->dns_servers, sizeof(c->dns_servers), v);
+	if (!strcmp(k, "timeout_ms"))
+		return set_uint(p, &c->dns_timeout_ms, v, 10, 60000);
+	if (!strcmp(k, "tries"))
+		return set_uint(p, &c->dns_tries, v, 1, 10);
+	if (!strcmp(k, "sip_prefer_tls"))
+		return set_bool(p, &c->sip_prefer_tls, v);
+	return perror_at(p, "unknown key '%s' in [dns]", k);
+}
+
 /* "[name arg1 arg2]" into words. */
 static int split_section(char *s, char **words, int max)
 {
@@ -290,6 +305,8 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size)
 				sec = SEC_LIMITS;
 			} else if (nw == 1 && !strcmp(w[0], "registrar")) {
 				sec = SEC_REGISTRAR;
+			} else if (nw == 1 && !strcmp(w[0], "dns")) {
+				sec = SEC_DNS;
 			} else if (nw == 2 && !strcmp(w[0], "route")) {
 				if (c->nroutes >= CFG_MAX_DOMAINS) {
 					rc = perror_at(&p, "too many routes (at most %d)", CFG_MAX_DOMAINS);
@@ -366,6 +383,7 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size)
 		case SEC_LISTEN: rc = kv_listen(&p, &c->listeners[c->nlisteners - 1], k, v); break;
 		case SEC_ROUTE: rc = kv_route(&p, &c->routes[c->nroutes - 1], k, v); break;
 		case SEC_REGISTRAR: rc = kv_registrar(&p, c, k, v); break;
+		case SEC_DNS: rc = kv_dns(&p, c, k, v); break;
 		}
 		if (rc < 0)
 			break;

@@ -63,6 +63,11 @@ struct cfg {
 	struct cfg_route routes[CFG_MAX_DOMAINS];
 	unsigned nroutes;
 	unsigned min_expires, max_expires, default_expires;
+	/* [dns] (docs/dns.md) */
+	char dns_servers[256]; /* "IP:PORT,..."; "" = /etc/resolv.conf */
+	unsigned dns_timeout_ms;
+	unsigned dns_tries;
+	bool sip_prefer_tls;
 };
 
 /* Fill the defaults (docs/configuration.md). */

@@ -22,6 +22,8 @@ struct hop {
 	socklen_t len;
 	char domain[256];     /* TLS: the domain the peer must prove */
 	struct tp_conn *conn; /* a flow to use (not owned) */
+	unsigned flow_worker; /* a flow of another worker: (worker, id) */
+	uint64_t flow_conn_id;
 };
 
 struct proxy_ctx;
@@ -34,6 +36,7 @@ struct proxy_branch {
 	int nhops;
 	int next_hop;
 	int status; /* final status, 0 while pending */
+	struct dns_query *dnsq; /* RFC 3263 resolution in flight */
 };
 
 struct proxy_ctx {
@@ -46,7 +49,8 @@ struct proxy_ctx {
 	bool sips;        /* Request-URI (or top Route) is sips: every hop TLS */
 	bool inbound_tls; /* arrived over TLS: best-effort TLS onward */
 	struct tp_source src;
-	struct str rr;    /* Record-Route value to add, heap (s is owned) */
+	bool record_route; /* dialog-forming: add our Record-Route */
+	int rr_domain;     /* which of our domains names us in it */
 	struct proxy_branch *branches[PROXY_MAX_BRANCHES];
 	int nbranches;
 	int best_status;
@@ -60,6 +64,7 @@ struct proxy {
 	struct transport *tp;
 	unsigned index;
 	struct txn_layer *txn;
+	struct dns_resolver *dns;
 	struct location *loc;
 	struct proxy_cfg cfg;
 	struct proxy_stats stats;
@@ -225,12 +230,13 @@ static void ctx_unref(struct proxy_ctx *ctx)
 	if (--ctx->refs)
 		return;
 	for (int i = 0; i < ctx->nbranches; i++) {
+		if (ctx->branches[i]->dnsq)
+			dns_query_cancel(ctx->branches[i]->dnsq);
 		free(ctx->branches[i]->ruri);
 		free(ctx->branches[i]);
 	}
 	if (ctx->src.conn)
 		tp_conn_unref(ctx->src.conn);
-	free((char *)ctx->rr.s);
 	free(ctx->best);
 	free(ctx);
 }
@@ -316,11 +322,28 @@ static int branch_send(struct proxy_branch *b, const struct sip_msg *m)
 		tp_addr_format((const struct sockaddr *)&local->addr, host, sizeof(host));
 	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s.%s%s", proto_via_name(h->proto), host,
 		 branch, ctx->loop_hash, h->proto == TP_PROTO_UDP ? ";rport" : "");
+	char rr[400] = "";
+	if (ctx->record_route) {
+		/* The flow token names the UA-side connection, so in-dialog
+		 * requests find it again (RFC 5626 §5.3): the connection the
+		 * request came from when its peer is a UA (no verified
+		 * certificate), else the flow the request goes down. */
+		char token[48] = "";
+		if (ctx->src.conn && !tp_conn_authenticated(ctx->src.conn))
+			flow_token_make(p, p->index, tp_conn_id(ctx->src.conn), token);
+		else if (h->conn && !tp_conn_authenticated(h->conn))
+			flow_token_make(p, p->index, tp_conn_id(h->conn), token);
+		else if (h->flow_conn_id)
+			flow_token_make(p, h->flow_worker, h->flow_conn_id, token);
+		snprintf(rr, sizeof(rr), "<%s:%s%s%s;lr>", ctx->sips ? "sips" : "sip", token,
+			 token[0] ? "@" : "",
+			 p->cfg.ndomains ? p->cfg.domains[ctx->rr_domain].name : "invalid");
+	}
 	struct sip_edit e = {
 		.new_ruri = b->ruri ? str_from_cstr(b->ruri) : STR_NULL,
 		.add_via = str_from_cstr(via),
 		.decrement_max_forwards = true,
-		.add_record_route = ctx->rr,
+		.add_record_route = str_from_cstr(rr),
 	};
 	/* Route popping happened before the targets were chosen: the edit
 	 * repeats it on the copy (§16.4). */
@@ -328,7 +351,8 @@ static int branch_send(struct proxy_branch *b, const struct sip_msg *m)
 	int n = sip_msg_build(m, &e, p->out, sizeof(p->out));
 	if (n < 0)
 		return n;
-	struct txn_target t = {.proto = h->proto, .addr_len = h->len, .conn = h->conn};
+	struct txn_target t = {.proto = h->proto, .addr_len = h->len, .conn = h->conn,
+			       .flow_worker = h->flow_worker, .flow_conn_id = h->flow_conn_id};
 	memcpy(&t.addr, &h->addr, h->len);
 	snprintf(t.domain, sizeof(t.domain), "%s", h->domain);
 	if (h->proto == TP_PROTO_TLS) {
@@ -339,7 +363,7 @@ static int branch_send(struct proxy_branch *b, const struct sip_msg *m)
 			if (is_our_domain(p, m->from->uri.host, &d))
 				t.tls = p->cfg.domains[d].client_tls;
 		}
-		if (!t.tls && !h->conn)
+		if (!t.tls && !h->conn && !h->flow_conn_id)
 			return -ENOTCONN;
 	}
 	struct txn_client *ct;
@@ -377,7 +401,8 @@ static void branch_try_next(struct proxy_branch *b)
 		const struct sip_msg *m = txn_server_request(ctx->st);
 		if (!m)
 			break;
-		ctx->p->stats.branch_failovers++;
+		if (b->next_hop > 0)
+			ctx->p->stats.branch_failovers++;
 		if (branch_send(b, m) == 0)
 			return;
 	}
@@ -458,6 +483,65 @@ static struct proxy_branch *branch_add(struct proxy_ctx *ctx)
 	return b;
 }
 
+static enum tp_proto proto_from_dns(enum dns_transport t)
+{
+	return t == DNS_TRANSPORT_UDP ? TP_PROTO_UDP : t == DNS_TRANSPORT_TCP ? TP_PROTO_TCP : TP_PROTO_TLS;
+}
+
+/* RFC 3263 answered for branch `b`: its targets become the hops, tried
+ * in order (§4.3); the TLS domain is the URI's (RFC 5922 §7.3). */
+static void branch_resolved_cb(int status, const struct dns_targets *t, void *arg)
+{
+	struct proxy_branch *b = arg;
+	struct proxy_ctx *ctx = b->ctx;
+	struct proxy *p = ctx->p;
+	b->dnsq = NULL;
+	if (ctx->cancelled) {
+		branch_fail(b, 487); /* CANCELled while we were resolving */
+		ctx_unref(ctx);
+		return;
+	}
+	if (status == 0) {
+		for (size_t i = 0; i < t->n && b->nhops < PROXY_MAX_TARGETS; i++) {
+			struct hop *h = &b->hops[b->nhops];
+			if (ctx->sips && t->t[i].transport != DNS_TRANSPORT_TLS)
+				continue;
+			memset(h, 0, sizeof(*h));
+			h->proto = proto_from_dns(t->t[i].transport);
+			memcpy(&h->addr, &t->t[i].addr, t->t[i].addrlen);
+			h->len = t->t[i].addrlen;
+			snprintf(h->domain, sizeof(h->domain), "%s", t->t[i].domain);
+			b->nhops++;
+		}
+	}
+	if (b->nhops == 0) {
+		char dom[256] = "";
+		if (t && t->n)
+			snprintf(dom, sizeof(dom), "%s", t->t[0].domain);
+		if (log_ratelimit_allow(&p->rl))
+			LOG_WARN("proxy.resolve_failed", "status=%d domain=%s", status, dom[0] ? dom : "-");
+		branch_fail(b, ctx->sips && status == 0 ? 480 : 503);
+		ctx_unref(ctx);
+		return;
+	}
+	b->next_hop = -1;
+	branch_try_next(b);
+	ctx_unref(ctx);
+}
+
+/* Resolve `u` for branch `b` by RFC 3263 (the callback sends). */
+static int branch_resolve(struct proxy_branch *b, const struct sip_uri *u)
+{
+	struct proxy_ctx *ctx = b->ctx;
+	struct proxy *p = ctx->p;
+	if (!p->dns)
+		return -ENOSYS;
+	int rc = dns_resolve_uri(p->dns, u, branch_resolved_cb, b, &b->dnsq);
+	if (rc == 0)
+		ctx->refs++;
+	return rc;
+}
+
 /* A hop for a registered binding: the flow it was registered over
  * (RFC 5626 §5.3, spec rule 16), else its Contact URI (§16.6 step 7), else
  * the address the REGISTER came from. */
@@ -466,8 +550,15 @@ static bool hop_for_binding(struct proxy *p, struct proxy_ctx *ctx, const struct
 {
 	memset(h, 0, sizeof(*h));
 	if (bd->flow.conn_id) {
-		if (bd->flow.worker != p->index)
-			return false; /* flows on other workers: see docs/architecture.md */
+		if (bd->flow.worker != p->index) {
+			/* Owned by another worker: the bytes are posted there. */
+			h->proto = (enum tp_proto)bd->flow.proto;
+			h->flow_worker = bd->flow.worker;
+			h->flow_conn_id = bd->flow.conn_id;
+			memcpy(&h->addr, &bd->flow.remote, bd->flow.remote_len);
+			h->len = bd->flow.remote_len;
+			return true;
+		}
 		struct tp_conn *c = tp_conn_by_id(p->tp, bd->flow.conn_id);
 		if (!c)
 			return false;
@@ -545,11 +636,16 @@ static void forward_ack(struct proxy *p, const struct sip_msg *m, const struct t
 	struct proxy_ctx tmp = {.p = p};
 	if (route) {
 		ok = hops_for_uri(p, &tmp, &route->uri, &h, 1) == 1;
-	} else if (has_flow && fw == p->index && !(src->conn && tp_conn_id(src->conn) == fid)) {
-		struct tp_conn *c = tp_conn_by_id(p->tp, fid);
+	} else if (has_flow && !(fw == p->index && src->conn && tp_conn_id(src->conn) == fid)) {
+		struct tp_conn *c = fw == p->index ? tp_conn_by_id(p->tp, fid) : NULL;
 		if (c) {
 			h.conn = c;
 			h.proto = tp_conn_proto(c);
+			ok = true;
+		} else if (fw != p->index) {
+			h.proto = TP_PROTO_TLS;
+			h.flow_worker = fw;
+			h.flow_conn_id = fid;
 			ok = true;
 		}
 	} else {
@@ -569,7 +665,9 @@ static void forward_ack(struct proxy *p, const struct sip_msg *m, const struct t
 	if (n < 0)
 		return;
 	p->stats.stateless_forwarded++;
-	if (h.conn) {
+	if (h.flow_conn_id) {
+		txn_layer_send_flow(p->txn, h.flow_worker, h.flow_conn_id, p->out, (size_t)n);
+	} else if (h.conn) {
 		tp_conn_send(h.conn, p->out, (size_t)n);
 	} else if (h.proto == TP_PROTO_UDP) {
 		tp_udp_send(p->tp, -1, (struct sockaddr *)&h.addr, h.len, p->out, (size_t)n);
@@ -702,31 +800,32 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 	txn_server_set_user(st, ctx);
 
 	if (dialog_forming(m)) {
-		/* §16.6 step 4, RFC 5922 §7.5: our domain in the Record-Route,
-		 * sips: when the request is sips:, and the UA's flow token so
-		 * in-dialog requests find the flow again (RFC 5626 §5.3). */
-		int rrd = dom >= 0 ? dom : 0;
+		/* §16.6 step 4, RFC 5922 §7.5: Record-Route with our domain,
+		 * sips: when the request is sips:. Built per branch (the flow
+		 * token may differ), see branch_send. */
+		ctx->record_route = true;
+		ctx->rr_domain = dom >= 0 ? dom : 0;
 		if (dom < 0 && m->from)
-			is_our_domain(p, m->from->uri.host, &rrd);
-		char token[48] = "", rr[400];
-		if (src->conn && src->proto != TP_PROTO_UDP)
-			flow_token_make(p, p->index, tp_conn_id(src->conn), token);
-		snprintf(rr, sizeof(rr), "<%s:%s%s%s;lr>", ctx->sips ? "sips" : "sip", token,
-			 token[0] ? "@" : "", p->cfg.ndomains ? p->cfg.domains[rrd].name : "invalid");
-		char *copy = strdup(rr);
-		if (copy)
-			ctx->rr = str_from_cstr(copy);
+			is_our_domain(p, m->from->uri.host, &ctx->rr_domain);
 	}
 
 	if (has_flow && !route && !(fw == p->index && src->conn && tp_conn_id(src->conn) == fid)) {
 		/* An in-dialog request for a UA behind one of our flows. */
 		struct proxy_branch *b = branch_add(ctx);
 		struct tp_conn *c = fw == p->index ? tp_conn_by_id(p->tp, fid) : NULL;
-		if (!b || !c) {
+		if (!b || (fw == p->index && !c)) {
 			ctx_reply(ctx, 430, "Flow Failed", NULL); /* RFC 5626 §5.3 */
 		} else {
-			b->hops[0].conn = c;
-			b->hops[0].proto = tp_conn_proto(c);
+			if (c) {
+				b->hops[0].conn = c;
+				b->hops[0].proto = tp_conn_proto(c);
+			} else {
+				/* The proto of a remote flow is not known here;
+				 * it only matters for the Via we add. */
+				b->hops[0].proto = TP_PROTO_TLS;
+				b->hops[0].flow_worker = fw;
+				b->hops[0].flow_conn_id = fid;
+			}
 			b->nhops = 1;
 			if (branch_send(b, m) < 0)
 				branch_try_next(b);
@@ -737,9 +836,11 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 		if (!b) {
 			ctx_reply(ctx, 500, NULL, NULL);
 		} else {
-			b->nhops = hops_for_uri(p, ctx, route ? &route->uri : ruri, b->hops,
-						PROXY_MAX_TARGETS);
-			if (b->nhops == 0) {
+			const struct sip_uri *next = route ? &route->uri : ruri;
+			b->nhops = hops_for_uri(p, ctx, next, b->hops, PROXY_MAX_TARGETS);
+			if (b->nhops == 0 && branch_resolve(b, next) == 0) {
+				/* sent when RFC 3263 answers */
+			} else if (b->nhops == 0) {
 				b->status = ctx->sips ? 480 : 404;
 				ctx_reply(ctx, ctx->sips ? 480 : 404, NULL,
 					  ctx->sips ? "Warning: 380 sipsd \"SIPS Not Allowed\"\r\n" : NULL);
@@ -989,6 +1090,13 @@ int proxy_create(struct loop *loop, struct transport *tp, unsigned index, struct
 		free(p);
 		return rc;
 	}
+	struct dns_config dc = cfg->dns;
+	dc.servers = p->cfg.dns_servers[0] ? p->cfg.dns_servers : NULL;
+	rc = dns_resolver_create(loop, &dc, &p->dns);
+	if (rc < 0) {
+		LOG_WARN("dns", "worker=%u reason=\"resolver unavailable: %s\"", index, strerror(-rc));
+		p->dns = NULL;
+	}
 	*out = p;
 	return 0;
 }
@@ -998,6 +1106,7 @@ void proxy_destroy(struct proxy *p)
 	if (!p)
 		return;
 	txn_layer_destroy(p->txn);
+	dns_resolver_destroy(p->dns);
 	free(p);
 }
 

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dns/dns.h"
 #include "registrar/registrar.h"
 #include "store/location.h"
 #include "tls/tls_ctx.h"
@@ -47,6 +48,9 @@ struct proxy_cfg {
 		socklen_t len;
 	} hops[PROXY_MAX_DOMAINS];
 	unsigned nhops;
+	/* RFC 3263 resolution of next hops (a resolver per worker). */
+	struct dns_config dns;
+	char dns_servers[256];
 };
 
 struct proxy_stats {

@@ -222,8 +222,51 @@ static int server_send(struct txn_server *st, const char *buf, size_t len)
 	return tp_conn_send(st->src.conn, buf, len);
 }
 
+struct flow_post {
+	struct txn_layer *to;
+	uint64_t conn_id;
+	size_t len;
+	char buf[];
+};
+
+static void flow_post_cb(void *arg)
+{
+	struct flow_post *fp = arg;
+	struct tp_conn *c = tp_conn_by_id(fp->to->tp, fp->conn_id);
+	if (c)
+		tp_conn_send(c, fp->buf, fp->len);
+	free(fp);
+}
+
+int txn_layer_send_flow(struct txn_layer *l, unsigned worker, uint64_t conn_id, const char *buf,
+			size_t len)
+{
+	if (worker == l->index) {
+		struct tp_conn *c = tp_conn_by_id(l->tp, conn_id);
+		return c ? tp_conn_send(c, buf, len) : -ENOTCONN;
+	}
+	if (!l->pool || !l->peers || worker >= worker_pool_size(l->pool) || !l->peers[worker])
+		return -ENOTCONN;
+	struct flow_post *fp = malloc(sizeof(*fp) + len);
+	if (!fp)
+		return -ENOMEM;
+	fp->to = l->peers[worker];
+	fp->conn_id = conn_id;
+	fp->len = len;
+	memcpy(fp->buf, buf, len);
+	int rc = worker_pool_post(l->pool, worker, flow_post_cb, fp);
+	if (rc < 0)
+		free(fp);
+	else
+		l->stats.cross_worker_posts++;
+	return rc;
+}
+
 static int client_send(struct txn_client *ct, const char *buf, size_t len)
 {
+	if (ct->target.flow_conn_id)
+		return txn_layer_send_flow(ct->l, ct->target.flow_worker, ct->target.flow_conn_id, buf,
+					   len);
 	if (ct->target.proto == TP_PROTO_UDP)
 		return tp_udp_send(ct->l->tp, -1, (struct sockaddr *)&ct->target.addr, ct->target.addr_len,
 				   buf, len);
@@ -629,7 +672,7 @@ static int client_start(struct txn_layer *l, const struct txn_target *t, const c
 	*out = ct;
 
 	int rc = 0;
-	if (t->proto != TP_PROTO_UDP) {
+	if (t->proto != TP_PROTO_UDP && !t->flow_conn_id) {
 		struct tp_conn *c = t->conn;
 		if (!c)
 			c = tp_conn_find(l->tp, t->proto, (const struct sockaddr *)&t->addr,

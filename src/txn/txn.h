@@ -36,6 +36,9 @@ struct txn_target {
 	char domain[256];     /* TLS: the SIP domain the peer must prove (RFC 5922 §7.3) */
 	struct tls_ctx *tls;  /* TLS: client context (our certificate for mutual TLS); not owned */
 	struct tp_conn *conn; /* use this connection (a UA's flow, a reused one); not owned */
+	/* A flow owned by another worker (RFC 5626): sent there by post. */
+	unsigned flow_worker;
+	uint64_t flow_conn_id; /* 0: none */
 };
 
 /* The transaction user (the proxy). Every callback runs on the worker. */
@@ -87,6 +90,12 @@ void txn_layer_receive(struct txn_layer *l, const struct tp_source *src, const c
 
 /* The transport closed `conn`: client transactions on it fail with 503. */
 void txn_layer_conn_closed(struct txn_layer *l, struct tp_conn *conn);
+
+/* Send bytes down connection `conn_id` of worker `worker` (a flow held by
+ * another worker: the bytes are copied and posted to it). Returns 0 or a
+ * negative errno; a connection gone by then drops them silently. */
+int txn_layer_send_flow(struct txn_layer *l, unsigned worker, uint64_t conn_id, const char *buf,
+			size_t len);
 
 /* A new branch of this worker into `out` (TXN_BRANCH_LEN + 1 bytes). */
 void txn_branch_make(struct txn_layer *l, char *out);

@@ -154,6 +154,7 @@ authorityKeyIdentifier = keyid'
 		printf '\n'
 	}
 	ext good 'subjectAltName = URI:sip:example.net'
+	ext com 'subjectAltName = URI:sip:example.com'
 	ext t3_dns 'subjectAltName = DNS:p2.example.net'
 	ext t4_uri_dns 'subjectAltName = URI:sip:example.net, DNS:example.org'
 	ext no_san
@@ -209,6 +210,7 @@ leaf() {
 
 cn=/CN=example.net
 leaf good root_ca good "$cn"
+leaf p1-com root_ca com /CN=example.com
 leaf t3-dns root_ca t3_dns /CN=p2.example.net
 leaf t4-uri-dns root_ca t4_uri_dns "$cn"
 leaf t5-cn root_ca no_san "$cn"

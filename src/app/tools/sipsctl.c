@@ -14,6 +14,8 @@ static const struct sipsctl_command commands[] = {
 	{"msg", sipsctl_cmd_msg, "parse SIP messages from files and report their validity"},
 	{"cert", sipsctl_cmd_cert, "print a certificate's SIP domain identities and verdict"},
 	{"options", sipsctl_cmd_options, "send OPTIONS over UDP, TCP or TLS and print the answer"},
+	{"register", sipsctl_cmd_register, "register an AOR at its proxy (a UA without a certificate)"},
+	{"call", sipsctl_cmd_call, "place a call, or with --answer take calls on a registration flow"},
 };
 
 static void usage(FILE *out)

@@ -10,5 +10,7 @@
 int sipsctl_cmd_msg(int argc, char **argv);
 int sipsctl_cmd_cert(int argc, char **argv);
 int sipsctl_cmd_options(int argc, char **argv);
+int sipsctl_cmd_register(int argc, char **argv);
+int sipsctl_cmd_call(int argc, char **argv);
 
 #endif
