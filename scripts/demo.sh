@@ -1,53 +1,69 @@
 #!/usr/bin/env bash
-# demo.sh BUILD_DIR: the trapezoid demo.
-# The proxy (P1/P2, registrar, call) does not exist yet. Until it does, this
-# script says so plainly and shows the parts that exist: the SIP parser on
-# RFC 4475 messages and, when built, the RFC 5922 verdicts of a throw-away
-# certificate set. It exits 0 only if those parts behave as expected.
+# demo.sh BUILD_DIR: the trapezoid on loopback. Makes a throw-away PKI,
+# starts dnsmasq (NAPTR/SRV/A for example.com and example.net), P1 and P2,
+# registers bob at P2 over TLS, lets alice call bob through P1 and P2 over
+# mutual TLS, prints the message ladder and who authenticated whom as which
+# domain, stops everything it started. Exit 0 only if the call completed.
 set -euo pipefail
-build=${1:-build}
+build=$(cd "${1:-build}" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
-sipsctl="$build/sipsctl"
+export SIPSD_BUILD="$build" SIPSD_SRC="$src"
+source "$src/tests/integration/lib/common.sh"
+source "$src/tests/integration/lib/dnsmasq.sh"
+source "$src/tests/integration/lib/trapezoid.sh"
 
-cat <<'TXT'
-== sipsd trapezoid demo ==
-NOT YET: the proxy and registrar are not built. Once they are, this demo
-will start dnsmasq (NAPTR/SRV/A for example.com and example.net), P1 and P2
-on 127.0.0.x, register alice@example.com and bob@example.net over TLS with
-sipsctl, place a call alice -> bob over mutual TLS between the proxies, and
-print the message ladder with who authenticated whom as which domain.
+say() { printf '%s\n' "$*"; }
+say "== sipsd trapezoid demo (loopback only) =="
+PKI="$TEST_TMP/pki"; mkdir -p "$PKI"; make_pki "$PKI"
+say "PKI: a throw-away root CA; P1 holds URI:sip:example.com, P2 holds URI:sip:example.net; UAs hold none."
+trapezoid_dns "$TEST_TMP/records"
+start_dnsmasq_any "$TEST_TMP/records" "$DNS_IP" dns >/dev/null
+DNS_ADDR=$DNSMASQ_ADDR
+say "DNS: dnsmasq on $DNS_ADDR: example.com -> NAPTR SIPS+D2T -> _sips._tcp -> $P1_IP:5061,"
+say "     example.net -> NAPTR SIPS+D2T -> _sips._tcp -> $P2_IP:5061"
+trapezoid_conf "$TEST_TMP/p1.conf" example.com "$PKI/p1-com.pem" "$PKI/p1-com.key" "$P1_IP"
+trapezoid_conf "$TEST_TMP/p2.conf" example.net "$PKI/good.pem" "$PKI/good.key" "$P2_IP"
+start_sipsd p1 "$TEST_TMP/p1.conf"
+start_sipsd p2 "$TEST_TMP/p2.conf"
+say "P1: sipsd for example.com on $P1_IP:5061;  P2: sipsd for example.net on $P2_IP:5061"
+say
 
-What exists today:
-TXT
+"$SIPSCTL" call --answer --as sips:bob@example.net --proxy "$P2_IP:5061" --ca "$PKI/ca.pem" \
+  --calls 1 --wait 20 >"$TEST_TMP/bob.out" 2>&1 &
+bob=$!
+PIDS+=("$bob")
+wait_log "$TEST_TMP/bob.out" '200 OK \(1 REGISTER\)' || { cat "$TEST_TMP/bob.out"; exit 1; }
+rc=0
+"$SIPSCTL" call --as sips:alice@example.com --proxy "$P1_IP:5061" --ca "$PKI/ca.pem" \
+  --to sips:bob@example.net --hold 1 >"$TEST_TMP/alice.out" 2>&1 || rc=$?
+for _ in $(seq 50); do kill -0 "$bob" 2>/dev/null || break; sleep 0.1; done
 
-echo
-echo "-- 1. The SIP parser on RFC 4475 torture messages (sipsctl msg) --"
-fail=0
-for m in wsinv intmeth esc01 semiuri; do
-  "$sipsctl" msg "$src/tests/data/rfc4475/$m.txt" || fail=1
-done
-for m in badinv01 lwsruri scalar02 badvers; do
-  if "$sipsctl" msg "$src/tests/data/rfc4475/$m.txt"; then fail=1; fi
-done
-
-if "$sipsctl" cert --help >/dev/null 2>&1 && [ -x "$src/tests/certs/make-matrix.sh" ]; then
-  echo
-  echo "-- 2. RFC 5922 domain identity verdicts (sipsctl cert) --"
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  "$src/tests/certs/make-matrix.sh" "$tmp" >/dev/null
-  for name in good t3-dns-srv-target t4-uri-and-dns t6-wildcard; do
-    f="$tmp/$name.pem"
-    [ -f "$f" ] || continue
-    echo "\$ sipsctl cert --ca ca.pem --domain example.net $name.pem"
-    "$sipsctl" cert --ca "$tmp/ca.pem" --domain example.net "$f" || true
-    echo
-  done
+say "-- Who authenticated whom (TLS) --"
+grep -h '^tls:' "$TEST_TMP/bob.out" "$TEST_TMP/alice.out" | sed 's/^tls: /  UA: /'
+field() { sed -n "s/.* $1=\\([^ ]*\\).*/\\1/p" | head -1; }
+p1out=$(grep 'event=tls.peer .*dir=out .*authenticated=yes' "$TEST_TMP/p1.log" | head -1 || true)
+p2in=$(grep 'event=tls.peer .*dir=in .*authenticated=yes' "$TEST_TMP/p2.log" | head -1 || true)
+if [ -n "$p1out" ]; then
+  say "  P1 -> P2: mutual TLS $(echo "$p1out" | field version), SNI $(echo "$p1out" | field sni):"
+  say "            P1 authenticated P2 as $(echo "$p1out" | field wanted) (certificate identities $(echo "$p1out" | field found))"
 fi
-
-if [ $fail -ne 0 ]; then
-  echo "demo: a verdict was not the expected one" >&2
+if [ -n "$p2in" ]; then
+  say "            P2 authenticated P1's client certificate: identities $(echo "$p2in" | field found)," \
+      "sha256 $(echo "$p2in" | field sha256 | cut -c1-23)..."
+fi
+say "  UAs presented no certificate: the proxies logged them as authenticated=no (RFC 5922 §7.4)."
+say
+say "-- Message ladder (alice's and bob's views, by time) --"
+grep -hE '^[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} ' "$TEST_TMP/alice.out" "$TEST_TMP/bob.out" | sort -s -k1,1 |
+  sed -E -e 's/^([^ ]+) sips:alice@example.com /\1 alice /' -e 's/^([^ ]+) sips:bob@example.net /\1 bob   /'
+say
+grep -h '^result:' "$TEST_TMP/alice.out" | sed 's/^/alice /'
+grep -h '^result:' "$TEST_TMP/bob.out" | sed 's/^/bob   /'
+stop_pid "$PID_p1"
+stop_pid "$PID_p2"
+if [ "$rc" -ne 0 ] || ! grep -q 'result: answered 1 call' "$TEST_TMP/bob.out"; then
+  say "demo: the call did NOT complete"
+  tail -20 "$TEST_TMP/p1.log" "$TEST_TMP/p2.log"
   exit 1
 fi
-echo
-echo "demo: the parts that exist behave as expected; the call over mutual TLS comes with the proxy."
+say "demo: call completed over mutual TLS between example.com and example.net"

@@ -65,6 +65,7 @@ struct proxy {
 	unsigned index;
 	struct txn_layer *txn;
 	struct dns_resolver *dns;
+	struct stateless_job *jobs; /* stateless sends waiting for DNS */
 	struct location *loc;
 	struct proxy_cfg cfg;
 	struct proxy_stats stats;
@@ -617,6 +618,71 @@ static void handle_register(struct proxy *p, struct txn_server *st, const struct
 	reject(p, st, res.status, res.reason, res.extra);
 }
 
+/* Send bytes to a hop without a transaction (ACK for 2xx, §16.11): down
+ * a flow, over UDP, or on a connection to the hop (opened if needed; a TLS
+ * peer must prove the hop's domain like any other, RFC 5922 §7.3). */
+static void stateless_send(struct proxy *p, const struct hop *h, const char *buf, size_t len)
+{
+	p->stats.stateless_forwarded++;
+	if (h->flow_conn_id) {
+		txn_layer_send_flow(p->txn, h->flow_worker, h->flow_conn_id, buf, len);
+		return;
+	}
+	if (h->conn) {
+		tp_conn_send(h->conn, buf, len);
+		return;
+	}
+	if (h->proto == TP_PROTO_UDP) {
+		tp_udp_send(p->tp, -1, (const struct sockaddr *)&h->addr, h->len, buf, len);
+		return;
+	}
+	struct tp_conn *c = tp_conn_find(p->tp, h->proto, (const struct sockaddr *)&h->addr,
+					 str_from_cstr(h->domain));
+	if (c) {
+		tp_conn_send(c, buf, len);
+		return;
+	}
+	struct tls_ctx *tls = p->cfg.ndomains ? p->cfg.domains[0].client_tls : NULL;
+	if (tp_connect(p->tp, h->proto, (const struct sockaddr *)&h->addr, h->len, tls,
+		       str_from_cstr(h->domain), &c) == 0) {
+		tp_conn_send(c, buf, len);
+		tp_conn_unref(c);
+	}
+}
+
+/* A stateless message waiting for RFC 3263 to name its next hop. */
+struct stateless_job {
+	struct proxy *p;
+	struct stateless_job *next, **prev; /* pending jobs, freed at shutdown */
+	struct dns_query *q;
+	bool sips;
+	size_t len;
+	char buf[];
+};
+
+static void stateless_job_unlink(struct stateless_job *j)
+{
+	*j->prev = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+}
+
+static void stateless_resolved_cb(int status, const struct dns_targets *t, void *arg)
+{
+	struct stateless_job *j = arg;
+	stateless_job_unlink(j);
+	for (size_t i = 0; status == 0 && i < t->n; i++) {
+		if (j->sips && t->t[i].transport != DNS_TRANSPORT_TLS)
+			continue;
+		struct hop h = {.proto = proto_from_dns(t->t[i].transport), .len = t->t[i].addrlen};
+		memcpy(&h.addr, &t->t[i].addr, t->t[i].addrlen);
+		snprintf(h.domain, sizeof(h.domain), "%s", t->t[i].domain);
+		stateless_send(j->p, &h, j->buf, j->len);
+		break;
+	}
+	free(j);
+}
+
 /* Stateless forwarding of an ACK for a 2xx (§16.11): Route processing,
  * then to the next hop, no transaction. */
 static void forward_ack(struct proxy *p, const struct sip_msg *m, const struct tp_source *src)
@@ -632,51 +698,60 @@ static void forward_ack(struct proxy *p, const struct sip_msg *m, const struct t
 		route = route->next;
 	}
 	struct hop h = {0};
-	bool ok = false;
-	struct proxy_ctx tmp = {.p = p};
+	const struct sip_uri *resolve = NULL;
+	struct proxy_ctx tmp = {.p = p, .sips = m->ruri.scheme_id == SIP_SCHEME_SIPS};
 	if (route) {
-		ok = hops_for_uri(p, &tmp, &route->uri, &h, 1) == 1;
+		if (hops_for_uri(p, &tmp, &route->uri, &h, 1) != 1)
+			resolve = &route->uri;
 	} else if (has_flow && !(fw == p->index && src->conn && tp_conn_id(src->conn) == fid)) {
 		struct tp_conn *c = fw == p->index ? tp_conn_by_id(p->tp, fid) : NULL;
 		if (c) {
 			h.conn = c;
 			h.proto = tp_conn_proto(c);
-			ok = true;
 		} else if (fw != p->index) {
 			h.proto = TP_PROTO_TLS;
 			h.flow_worker = fw;
 			h.flow_conn_id = fid;
-			ok = true;
+		} else {
+			return; /* the flow is gone */
 		}
-	} else {
-		ok = hops_for_uri(p, &tmp, &m->ruri, &h, 1) == 1;
+	} else if (hops_for_uri(p, &tmp, &m->ruri, &h, 1) != 1) {
+		resolve = &m->ruri;
 	}
-	if (!ok)
-		return;
 	char via[512], branch[TXN_BRANCH_LEN + 1], host[64] = "invalid";
 	txn_branch_make(p->txn, branch);
-	const struct proxy_local *local = local_for(p, h.proto);
+	const struct proxy_local *local = local_for(p, resolve ? TP_PROTO_TLS : h.proto);
 	if (local)
 		tp_addr_format((const struct sockaddr *)&local->addr, host, sizeof(host));
-	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s", proto_via_name(h.proto), host, branch);
+	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s",
+		 proto_via_name(resolve ? TP_PROTO_TLS : h.proto), host, branch);
 	struct sip_edit e = {.add_via = str_from_cstr(via), .decrement_max_forwards = true,
 			     .pop_route = popped};
 	int n = sip_msg_build(m, &e, p->out, sizeof(p->out));
 	if (n < 0)
 		return;
-	p->stats.stateless_forwarded++;
-	if (h.flow_conn_id) {
-		txn_layer_send_flow(p->txn, h.flow_worker, h.flow_conn_id, p->out, (size_t)n);
-	} else if (h.conn) {
-		tp_conn_send(h.conn, p->out, (size_t)n);
-	} else if (h.proto == TP_PROTO_UDP) {
-		tp_udp_send(p->tp, -1, (struct sockaddr *)&h.addr, h.len, p->out, (size_t)n);
-	} else {
-		struct tp_conn *c = tp_conn_find(p->tp, h.proto, (struct sockaddr *)&h.addr,
-						 str_from_cstr(h.domain));
-		if (c)
-			tp_conn_send(c, p->out, (size_t)n);
+	if (!resolve) {
+		stateless_send(p, &h, p->out, (size_t)n);
+		return;
 	}
+	struct stateless_job *j = malloc(sizeof(*j) + (size_t)n);
+	if (!j || !p->dns) {
+		free(j);
+		return;
+	}
+	j->p = p;
+	j->sips = tmp.sips || resolve->scheme_id == SIP_SCHEME_SIPS;
+	j->len = (size_t)n;
+	memcpy(j->buf, p->out, (size_t)n);
+	if (dns_resolve_uri(p->dns, resolve, stateless_resolved_cb, j, &j->q) < 0) {
+		free(j);
+		return;
+	}
+	j->next = p->jobs;
+	if (p->jobs)
+		p->jobs->prev = &j->next;
+	j->prev = &p->jobs;
+	p->jobs = j;
 }
 
 static void handle_cancel(struct proxy *p, struct txn_server *st, const struct sip_msg *m)
@@ -1106,6 +1181,12 @@ void proxy_destroy(struct proxy *p)
 	if (!p)
 		return;
 	txn_layer_destroy(p->txn);
+	while (p->jobs) {
+		struct stateless_job *j = p->jobs;
+		dns_query_cancel(j->q);
+		stateless_job_unlink(j);
+		free(j);
+	}
 	dns_resolver_destroy(p->dns);
 	free(p);
 }

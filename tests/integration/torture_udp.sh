@@ -24,6 +24,7 @@ for round in 1 2 3 4 5 6 7 8; do
   check "round $round: sipsd still answers OPTIONS" [ "$rc" = 0 ]
   stop_pid "$PID_t"
   check "round $round: sipsd stopped cleanly" grep -q 'event=stopped' "$TEST_TMP/t.log"
+  [ "$FAILED" -eq 0 ] || { echo "== sipsd log, round $round"; cat "$TEST_TMP/t.log"; }
   left=$(cat "$TEST_TMP/leftover")
   [ -n "$left" ] || break
   only=("$left")

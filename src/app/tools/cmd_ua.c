@@ -32,7 +32,6 @@ struct ua {
 	bool quiet;
 	struct sip_msg *msg;
 	char buf[SIPS_MAX_MSG_SIZE];
-	struct timespec t0;
 };
 
 static void random_hex(char *out, size_t bytes)
@@ -46,11 +45,15 @@ static void random_hex(char *out, size_t bytes)
 		snprintf(out + 2 * i, 3, "%02x", r[i]);
 }
 
-static double elapsed(const struct ua *u)
+/* Wall-clock time of day, so the ladders of several UAs merge by sorting. */
+static void time_of_day(char *out, size_t size)
 {
 	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - u->t0.tv_sec) + (double)(now.tv_nsec - u->t0.tv_nsec) / 1e9;
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct tm tm;
+	gmtime_r(&now.tv_sec, &tm);
+	snprintf(out, size, "%02d:%02d:%02d.%03ld", tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 now.tv_nsec / 1000000);
 }
 
 /* One ladder line: time, direction, first line (and CSeq for responses). */
@@ -74,7 +77,9 @@ static void ladder(struct ua *u, bool out, const char *msg, size_t len)
 		while (cseq[cl] && cseq[cl] != '\r' && cseq[cl] != '\n')
 			cl++;
 	}
-	printf("%7.3f %s %s %.*s%s%.*s%s\n", elapsed(u), u->aor_text, out ? "-->" : "<--", (int)n, msg,
+	char tod[16];
+	time_of_day(tod, sizeof(tod));
+	printf("%s %s %s %.*s%s%.*s%s\n", tod, u->aor_text, out ? "-->" : "<--", (int)n, msg,
 	       cseq && !strncmp(msg, "SIP/", 4) ? " (" : "", cseq && !strncmp(msg, "SIP/", 4) ? cl : 0,
 	       cseq ? cseq : "", cseq && !strncmp(msg, "SIP/", 4) ? ")" : "");
 	/* The routing headers show who Record-Routed how (RFC 5922 §7.5). */
@@ -86,7 +91,8 @@ static void ladder(struct ua *u, bool out, const char *msg, size_t len)
 		if ((size_t)(end - line) > 13 && (!strncasecmp(line, "Record-Route:", 13) ||
 						  !strncasecmp(line, "Route:", 6))) {
 			const char *le = memchr(line, '\r', (size_t)(end - line));
-			printf("          %.*s\n", (int)(le ? le - line : end - line), line);
+			printf("%s %s        %.*s\n", tod, u->aor_text, (int)(le ? le - line : end - line),
+			       line);
 		}
 	}
 	fflush(stdout);
@@ -428,7 +434,6 @@ static int run(int argc, char **argv, bool is_call)
 		return SIPSCTL_USAGE;
 	}
 	u->msg = msg;
-	clock_gettime(CLOCK_MONOTONIC, &u->t0);
 	u->timeout_ms = (int)timeout * 1000;
 	snprintf(u->aor_text, sizeof(u->aor_text), "%s", as);
 	int status = SIPSCTL_USAGE;
