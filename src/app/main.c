@@ -94,6 +94,7 @@ static int proxy_cfg_build(const struct cfg *cfg, struct server_worker *w, struc
 	pc->dns.timeout_ms = cfg->dns_timeout_ms;
 	pc->dns.tries = cfg->dns_tries;
 	pc->dns.sip_prefer_tls = cfg->sip_prefer_tls;
+	pc->policy = cfg->peer_policy;
 	pc->registrar.min_expires = cfg->min_expires;
 	pc->registrar.max_expires = cfg->max_expires;
 	pc->registrar.default_expires = cfg->default_expires;

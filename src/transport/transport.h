@@ -129,6 +129,14 @@ struct tp_conn *tp_conn_find(struct transport *tp, enum tp_proto proto, const st
  * reference is taken. */
 struct tp_conn *tp_conn_by_id(struct transport *tp, uint64_t id);
 
+/* RFC 5923 §5: the peer asked (Via ;alias) that this inbound connection be
+ * used for requests to its sent-by address `sent_by`. From then on
+ * tp_conn_find finds it under that address (and only then does it return
+ * an inbound connection). The caller decides whether to honour it (spec
+ * rule 17: only on mutually authenticated TLS). */
+void tp_conn_set_alias(struct tp_conn *c, const struct sockaddr *sent_by, socklen_t len);
+bool tp_conn_alias(const struct tp_conn *c);
+
 /* Queue `len` bytes on the connection (copied). Returns 0, -EPIPE when it
  * is closing, or -ENOBUFS when the write queue bound is hit (the
  * connection is then closed). */

@@ -54,7 +54,7 @@ check "server logged the failed handshake" grep -q 'event=tls.handshake_failed' 
 
 # Mutual TLS: a client certificate with only id-kp-sipDomain (RFC 5924).
 out=$("$SIPSCTL" options "sips:example.net" --via "$IP:5061" --ca "$pki/ca.pem" \
-      --cert "$pki/eku-sip.pem" --key "$pki/eku-sip.key" --timeout 5) && rc=0 || rc=$?
+      --cert "$pki/eku-sip.pem" --key "$pki/eku-sip.key" --from sip:probe@example.net --timeout 5) && rc=0 || rc=$?
 check "mutual TLS with a sipDomain-only client certificate answered" [ "$rc" = 0 ]
 check "server logged the client's identities and fingerprint" \
   wait_log "$log" 'event=tls.peer .*dir=in .*authenticated=yes .*found=\{example\.net\} .*sha256=[0-9A-F:]{95}'
