@@ -363,7 +363,8 @@ int tp_listen(struct transport *tp, enum tp_proto proto, const struct sockaddr *
 	if (fd < 0)
 		return -errno;
 	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (addr->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
@@ -396,6 +397,25 @@ int tp_listen(struct transport *tp, enum tp_proto proto, const struct sockaddr *
 	}
 	tp->nlisteners++;
 	return 0;
+}
+
+int tp_listen_probe(enum tp_proto proto, const struct sockaddr *addr, socklen_t addr_len)
+{
+	int type = proto == TP_PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	int fd = socket(addr->sa_family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1, rc = 0;
+	/* TCP: SO_REUSEADDR so TIME_WAIT leftovers of a past run are fine. Not
+	 * for UDP, where it would let us share the port with its holder. */
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (addr->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, addr, addr_len) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
 }
 
 uint16_t tp_listener_port(const struct transport *tp, enum tp_proto proto)

@@ -99,6 +99,13 @@ void tp_destroy(struct transport *tp);
 int tp_listen(struct transport *tp, enum tp_proto proto, const struct sockaddr *addr,
 	      socklen_t addr_len, struct tls_ctx *server_ctx);
 
+/* Check that nobody holds `addr` yet: bind it once without SO_REUSEPORT
+ * and let go. Our workers share a port through SO_REUSEPORT, which would
+ * also let a second sipsd (or any program of the same user) silently take
+ * half the traffic; this refuses that at start. Returns 0, -EADDRINUSE, or
+ * another negative errno. Call it before the first tp_listen on `addr`. */
+int tp_listen_probe(enum tp_proto proto, const struct sockaddr *addr, socklen_t addr_len);
+
 /* Port bound by the most recent tp_listen for `proto`, 0 when none. */
 uint16_t tp_listener_port(const struct transport *tp, enum tp_proto proto);
 
