@@ -94,6 +94,7 @@ static int proxy_cfg_build(const struct cfg *cfg, struct server_worker *w, struc
 	pc->dns.timeout_ms = cfg->dns_timeout_ms;
 	pc->dns.tries = cfg->dns_tries;
 	pc->dns.sip_prefer_tls = cfg->sip_prefer_tls;
+	pc->policy = cfg->peer_policy;
 	pc->registrar.min_expires = cfg->min_expires;
 	pc->registrar.max_expires = cfg->max_expires;
 	pc->registrar.default_expires = cfg->default_expires;
@@ -278,6 +279,22 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Refuse to start on an address somebody else holds (SO_REUSEPORT
+	 * would otherwise share it with them silently). */
+	for (unsigned i = 0; i < srv.cfg.nlisteners; i++) {
+		const struct cfg_listener *l = &srv.cfg.listeners[i];
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		if (tp_addr_parse(l->addr, l->proto == CFG_PROTO_TLS ? 5061 : 5060, &ss, &sl) < 0)
+			continue; /* reported by worker_setup */
+		int prc = tp_listen_probe(proto_of(l->proto), (struct sockaddr *)&ss, sl);
+		if (prc < 0) {
+			LOG_ERROR("listen", "proto=%s addr=%s line=%d reason=\"%s\"",
+				  tp_proto_name(proto_of(l->proto)), l->addr, l->line,
+				  prc == -EADDRINUSE ? "address already in use by another process" : strerror(-prc));
+			return 1;
+		}
+	}
 	int rc = tp_group_create(&srv.group);
 	if (rc == 0)
 		rc = worker_pool_create(&srv.pool, srv.cfg.workers);

@@ -26,9 +26,10 @@ void cfg_init(struct cfg *c)
 	c->default_expires = 3600;
 	c->dns_timeout_ms = 2000;
 	c->dns_tries = 2;
+	policy_cfg_default(&c->peer_policy);
 }
 
-enum section { SEC_GLOBAL, SEC_TLS, SEC_LIMITS, SEC_DOMAIN, SEC_LISTEN, SEC_ROUTE, SEC_REGISTRAR, SEC_DNS };
+enum section { SEC_GLOBAL, SEC_TLS, SEC_LIMITS, SEC_DOMAIN, SEC_LISTEN, SEC_ROUTE, SEC_REGISTRAR, SEC_DNS, SEC_POLICY, SEC_PEER };
 
 struct parser {
 	const char *path;
@@ -248,6 +249,72 @@ static int kv_dns(struct parser *p, struct cfg *c, const char *k, const char *v)
 	return perror_at(p, "unknown key '%s' in [dns]", k);
 }
 
+static int kv_policy(struct parser *p, struct cfg *c, const char *k, const char *v)
+{
+	if (!strcmp(k, "peer_from")) {
+		if (!strcmp(v, "reject"))
+			c->peer_policy.peer_from = POLICY_PEER_FROM_REJECT;
+		else if (!strcmp(v, "log"))
+			c->peer_policy.peer_from = POLICY_PEER_FROM_LOG;
+		else if (!strcmp(v, "off"))
+			c->peer_policy.peer_from = POLICY_PEER_FROM_OFF;
+		else
+			return perror_at(p, "peer_from must be reject, log or off");
+		return 0;
+	}
+	if (!strcmp(k, "via_trail")) {
+		if (!strcmp(v, "off"))
+			c->peer_policy.via_trail = POLICY_VIA_TRAIL_OFF;
+		else if (!strcmp(v, "tag"))
+			c->peer_policy.via_trail = POLICY_VIA_TRAIL_TAG;
+		else if (!strcmp(v, "reject"))
+			c->peer_policy.via_trail = POLICY_VIA_TRAIL_REJECT;
+		else
+			return perror_at(p, "via_trail must be off, tag or reject");
+		return 0;
+	}
+	return perror_at(p, "unknown key '%s' in [policy]", k);
+}
+
+static int kv_peer(struct parser *p, struct policy_peer *peer, const char *k, const char *v)
+{
+	if (!strcmp(k, "may_send_from")) {
+		/* A comma-separated list of domains. */
+		char buf[1024];
+		if (strlen(v) >= sizeof(buf))
+			return perror_at(p, "may_send_from too long");
+		memcpy(buf, v, strlen(v) + 1);
+		char *item = buf;
+		while (item) {
+			char *comma = strchr(item, ',');
+			if (comma)
+				*comma = '\0';
+			char *d = trim(item);
+			if (*d) {
+				if (!domain_name_valid(d))
+					return perror_at(p, "bad domain name '%s'", d);
+				if (peer->nfrom >= POLICY_MAX_AUTHZ)
+					return perror_at(p, "too many domains (at most %d)", POLICY_MAX_AUTHZ);
+				set_string(p, peer->may_send_from[peer->nfrom++], sizeof(peer->may_send_from[0]), d);
+			}
+			item = comma ? comma + 1 : NULL;
+		}
+		return 0;
+	}
+	if (!strcmp(k, "sip_over_tls")) {
+		if (!strcmp(v, "prefer"))
+			peer->sip_over_tls = POLICY_TLS_PREFER;
+		else if (!strcmp(v, "require"))
+			peer->sip_over_tls = POLICY_TLS_REQUIRE;
+		else if (!strcmp(v, "off"))
+			peer->sip_over_tls = POLICY_TLS_OFF;
+		else
+			return perror_at(p, "sip_over_tls must be prefer, require or off");
+		return 0;
+	}
+	return perror_at(p, "unknown key '%s' in [peer]", k);
+}
+
 /* "[name arg1 arg2]" into words. */
 static int split_section(char *s, char **words, int max)
 {
@@ -307,6 +374,20 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size)
 				sec = SEC_REGISTRAR;
 			} else if (nw == 1 && !strcmp(w[0], "dns")) {
 				sec = SEC_DNS;
+			} else if (nw == 1 && !strcmp(w[0], "policy")) {
+				sec = SEC_POLICY;
+			} else if (nw == 2 && !strcmp(w[0], "peer")) {
+				if (c->peer_policy.npeers >= POLICY_MAX_PEERS) {
+					rc = perror_at(&p, "too many peers (at most %d)", POLICY_MAX_PEERS);
+					break;
+				}
+				if (!domain_name_valid(w[1])) {
+					rc = perror_at(&p, "bad domain name '%s'", w[1]);
+					break;
+				}
+				struct policy_peer *peer = &c->peer_policy.peers[c->peer_policy.npeers++];
+				set_string(&p, peer->domain, sizeof(peer->domain), w[1]);
+				sec = SEC_PEER;
 			} else if (nw == 2 && !strcmp(w[0], "route")) {
 				if (c->nroutes >= CFG_MAX_DOMAINS) {
 					rc = perror_at(&p, "too many routes (at most %d)", CFG_MAX_DOMAINS);
@@ -384,6 +465,10 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size)
 		case SEC_ROUTE: rc = kv_route(&p, &c->routes[c->nroutes - 1], k, v); break;
 		case SEC_REGISTRAR: rc = kv_registrar(&p, c, k, v); break;
 		case SEC_DNS: rc = kv_dns(&p, c, k, v); break;
+		case SEC_POLICY: rc = kv_policy(&p, c, k, v); break;
+		case SEC_PEER:
+			rc = kv_peer(&p, &c->peer_policy.peers[c->peer_policy.npeers - 1], k, v);
+			break;
 		}
 		if (rc < 0)
 			break;

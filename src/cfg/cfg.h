@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "proxy/policy.h"
 #include "tls/identity.h"
 
 #define CFG_MAX_DOMAINS 16
@@ -68,6 +69,8 @@ struct cfg {
 	unsigned dns_timeout_ms;
 	unsigned dns_tries;
 	bool sip_prefer_tls;
+	/* [policy] and [peer DOMAIN] (docs/policies.md) */
+	struct policy_cfg peer_policy;
 };
 
 /* Fill the defaults (docs/configuration.md). */

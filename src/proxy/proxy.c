@@ -49,6 +49,7 @@ struct proxy_ctx {
 	bool sips;        /* Request-URI (or top Route) is sips: every hop TLS */
 	bool inbound_tls; /* arrived over TLS: best-effort TLS onward */
 	struct tp_source src;
+	char tag_header[200]; /* via_trail = tag: the verdict header to add */
 	bool record_route; /* dialog-forming: add our Record-Route */
 	int rr_domain;     /* which of our domains names us in it */
 	struct proxy_branch *branches[PROXY_MAX_BRANCHES];
@@ -118,6 +119,11 @@ static bool is_our_address(const struct proxy *p, const struct sip_uri *u)
 			return true;
 	}
 	return false;
+}
+
+static bool domain_is_ours_cb(struct str host, void *arg)
+{
+	return is_our_domain(arg, host, NULL);
 }
 
 /* Does this URI name us (one of our domains without a user, or one of
@@ -268,6 +274,8 @@ static void ctx_reply(struct proxy_ctx *ctx, int status, const char *reason, con
 }
 
 static void branch_try_next(struct proxy_branch *b);
+static int hops_order(struct proxy *p, struct proxy_ctx *ctx, struct str domain, struct hop *hops,
+		      int n);
 
 /* All branches have a final answer: send the best one (§16.7 step 6). */
 static void ctx_check_done(struct proxy_ctx *ctx)
@@ -321,8 +329,11 @@ static int branch_send(struct proxy_branch *b, const struct sip_msg *m)
 	txn_branch_make(p->txn, branch);
 	if (local)
 		tp_addr_format((const struct sockaddr *)&local->addr, host, sizeof(host));
+	/* RFC 5923: over TLS we offer the connection for requests back
+	 * (;alias); our certificate lets the peer decide to honour it. */
 	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s.%s%s", proto_via_name(h->proto), host,
-		 branch, ctx->loop_hash, h->proto == TP_PROTO_UDP ? ";rport" : "");
+		 branch, ctx->loop_hash,
+		 h->proto == TP_PROTO_UDP ? ";rport" : h->proto == TP_PROTO_TLS ? ";alias" : "");
 	char rr[400] = "";
 	if (ctx->record_route) {
 		/* The flow token names the UA-side connection, so in-dialog
@@ -345,6 +356,7 @@ static int branch_send(struct proxy_branch *b, const struct sip_msg *m)
 		.add_via = str_from_cstr(via),
 		.decrement_max_forwards = true,
 		.add_record_route = str_from_cstr(rr),
+		.extra_headers = str_from_cstr(ctx->tag_header),
 	};
 	/* Route popping happened before the targets were chosen: the edit
 	 * repeats it on the copy (§16.4). */
@@ -451,14 +463,24 @@ static int hops_for_uri(struct proxy *p, struct proxy_ctx *ctx, const struct sip
 			n = 1;
 		}
 	}
-	/* SIPS: every hop TLS (RFC 5630 §4.1, spec rule 13). Best-effort TLS
-	 * for sip: requests that arrived over TLS: TLS hops first (rule 14). */
+	return hops_order(p, ctx, u->host, hops, n);
+}
+
+/* SIPS: every hop TLS (RFC 5630 §4.1, spec rule 13). sip: requests: the
+ * peer's sip_over_tls policy (require: TLS only; prefer, the default: TLS
+ * first when the request arrived over TLS, best-effort TLS, rule 14; off:
+ * as resolved). The scheme is never changed. */
+static int hops_order(struct proxy *p, struct proxy_ctx *ctx, struct str domain, struct hop *hops,
+		      int n)
+{
+	const struct policy_peer *peer = policy_peer_find(&p->cfg.policy, domain);
+	enum policy_sip_over_tls mode = peer ? peer->sip_over_tls : POLICY_TLS_PREFER;
 	int k = 0;
 	for (int i = 0; i < n; i++)
-		if (!ctx->sips || hops[i].proto == TP_PROTO_TLS)
+		if ((!ctx->sips && mode != POLICY_TLS_REQUIRE) || hops[i].proto == TP_PROTO_TLS)
 			hops[k++] = hops[i];
 	n = k;
-	if (ctx->inbound_tls) {
+	if (mode == POLICY_TLS_PREFER && (ctx->inbound_tls || peer)) {
 		struct hop tmp[PROXY_MAX_TARGETS];
 		int t = 0;
 		for (int i = 0; i < n; i++)
@@ -505,8 +527,6 @@ static void branch_resolved_cb(int status, const struct dns_targets *t, void *ar
 	if (status == 0) {
 		for (size_t i = 0; i < t->n && b->nhops < PROXY_MAX_TARGETS; i++) {
 			struct hop *h = &b->hops[b->nhops];
-			if (ctx->sips && t->t[i].transport != DNS_TRANSPORT_TLS)
-				continue;
 			memset(h, 0, sizeof(*h));
 			h->proto = proto_from_dns(t->t[i].transport);
 			memcpy(&h->addr, &t->t[i].addr, t->t[i].addrlen);
@@ -514,6 +534,8 @@ static void branch_resolved_cb(int status, const struct dns_targets *t, void *ar
 			snprintf(h->domain, sizeof(h->domain), "%s", t->t[i].domain);
 			b->nhops++;
 		}
+		if (t->n)
+			b->nhops = hops_order(p, ctx, str_from_cstr(t->t[0].domain), b->hops, b->nhops);
 	}
 	if (b->nhops == 0) {
 		char dom[256] = "";
@@ -821,6 +843,41 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 		reject(p, st, 420, NULL, uns);
 		return;
 	}
+	/* RFC 5923 §5 / spec rule 17: ;alias only on mutually authenticated
+	 * TLS; elsewhere it is ignored (and said so). */
+	if (m->via && m->via->has_alias && src->conn && !tp_conn_alias(src->conn)) {
+		struct sockaddr_storage sb;
+		socklen_t sbl;
+		char spec[300];
+		const struct sip_via *v = m->via;
+		snprintf(spec, sizeof(spec), "%.*s:%u", (int)v->host.len, v->host.s,
+			 v->has_port ? v->port : 5061);
+		if (src->proto == TP_PROTO_TLS && tp_conn_authenticated(src->conn) &&
+		    tp_addr_parse(spec, 5061, &sb, &sbl) == 0) {
+			tp_conn_set_alias(src->conn, (struct sockaddr *)&sb, sbl);
+			LOG_INFO("conn.alias", "conn=%llu honoured=yes alias=%s",
+				 (unsigned long long)tp_conn_id(src->conn), spec);
+		} else if (log_ratelimit_allow(&p->rl)) {
+			LOG_INFO("conn.alias", "conn=%llu honoured=no reason=\"no verified client certificate\"",
+				 (unsigned long long)tp_conn_id(src->conn));
+		}
+	}
+	/* Spec §4.1 and §4.5: authoritative proxy and Via trail. */
+	const struct tls_identity_set *peer = NULL;
+	if (src->conn && src->proto == TP_PROTO_TLS && tp_conn_authenticated(src->conn))
+		peer = tp_conn_identities(src->conn);
+	struct policy_result pr;
+	policy_check_inbound(&p->cfg.policy, m, peer, domain_is_ours_cb, p, &pr);
+	if (pr.log) {
+		char addr[64];
+		tp_addr_format((const struct sockaddr *)&src->remote, addr, sizeof(addr));
+		LOG_WARN("policy", "peer=%s method=%.*s %s", addr, (int)m->method.len, m->method.s, pr.why);
+	}
+	if (pr.status) {
+		reject(p, st, pr.status, NULL,
+		       "Warning: 399 sipsd \"From domain not authorised for the sending peer\"\r\n");
+		return;
+	}
 	if (m->method_id == SIP_METHOD_CANCEL) {
 		handle_cancel(p, st, m);
 		return;
@@ -872,6 +929,7 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 	ctx->sips = ruri->scheme_id == SIP_SCHEME_SIPS ||
 		    (route && route->uri.scheme_id == SIP_SCHEME_SIPS);
 	ctx->inbound_tls = src->proto == TP_PROTO_TLS;
+	snprintf(ctx->tag_header, sizeof(ctx->tag_header), "%s", pr.tag_header);
 	txn_server_set_user(st, ctx);
 
 	if (dialog_forming(m)) {

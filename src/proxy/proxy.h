@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "dns/dns.h"
+#include "proxy/policy.h"
 #include "registrar/registrar.h"
 #include "store/location.h"
 #include "tls/tls_ctx.h"
@@ -38,6 +39,7 @@ struct proxy_cfg {
 	struct proxy_local locals[PROXY_MAX_LOCAL_ADDRS];
 	unsigned nlocals;
 	struct registrar_cfg registrar;
+	struct policy_cfg policy;
 	/* Static next hops for domains (tests without DNS, or an operator's
 	 * override): "domain=ip:port/proto". Empty: numeric hosts only until
 	 * the RFC 3263 resolver is wired in. */

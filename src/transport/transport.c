@@ -53,6 +53,8 @@ struct tp_conn {
 	bool authenticated;
 	bool want_write;
 	bool close_after_flush;
+	bool alias; /* RFC 5923: reusable for requests to the peer */
+	struct sockaddr_storage alias_addr; /* ... at its Via sent-by address */
 	struct sockaddr_storage remote;
 	socklen_t remote_len;
 	struct sockaddr_storage local;
@@ -361,7 +363,8 @@ int tp_listen(struct transport *tp, enum tp_proto proto, const struct sockaddr *
 	if (fd < 0)
 		return -errno;
 	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (addr->sa_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
@@ -396,6 +399,25 @@ int tp_listen(struct transport *tp, enum tp_proto proto, const struct sockaddr *
 	return 0;
 }
 
+int tp_listen_probe(enum tp_proto proto, const struct sockaddr *addr, socklen_t addr_len)
+{
+	int type = proto == TP_PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	int fd = socket(addr->sa_family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1, rc = 0;
+	/* TCP: SO_REUSEADDR so TIME_WAIT leftovers of a past run are fine. Not
+	 * for UDP, where it would let us share the port with its holder. */
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (addr->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, addr, addr_len) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 uint16_t tp_listener_port(const struct transport *tp, enum tp_proto proto)
 {
 	for (unsigned i = tp->nlisteners; i-- > 0;)
@@ -406,9 +428,15 @@ uint16_t tp_listener_port(const struct transport *tp, enum tp_proto proto)
 
 /* ---- connection life ---- */
 
+/* The address a connection is filed under: its alias (RFC 5923) or peer. */
+static const struct sockaddr *conn_key_addr(const struct tp_conn *c)
+{
+	return (const struct sockaddr *)(c->alias ? &c->alias_addr : &c->remote);
+}
+
 static void conn_hash_insert(struct transport *tp, struct tp_conn *c)
 {
-	struct tp_conn **b = &tp->buckets[addr_hash((struct sockaddr *)&c->remote, true)];
+	struct tp_conn **b = &tp->buckets[addr_hash(conn_key_addr(c), true)];
 	c->hnext = *b;
 	if (*b)
 		(*b)->hprev = &c->hnext;
@@ -426,6 +454,17 @@ static void conn_id_insert(struct transport *tp, struct tp_conn *c)
 	*b = c;
 }
 
+static void conn_addr_unlink(struct tp_conn *c)
+{
+	if (!c->hprev)
+		return;
+	*c->hprev = c->hnext;
+	if (c->hnext)
+		c->hnext->hprev = c->hprev;
+	c->hprev = NULL;
+	c->hnext = NULL;
+}
+
 static void conn_hash_remove(struct tp_conn *c)
 {
 	if (c->iprev) {
@@ -435,13 +474,7 @@ static void conn_hash_remove(struct tp_conn *c)
 		c->iprev = NULL;
 		c->inext = NULL;
 	}
-	if (!c->hprev)
-		return;
-	*c->hprev = c->hnext;
-	if (c->hnext)
-		c->hnext->hprev = c->hprev;
-	c->hprev = NULL;
-	c->hnext = NULL;
+	conn_addr_unlink(c);
 }
 
 static void conn_free(struct tp_conn *c)
@@ -1071,7 +1104,11 @@ struct tp_conn *tp_conn_find(struct transport *tp, enum tp_proto proto, const st
 {
 	for (struct tp_conn *c = tp->buckets[addr_hash(dst, true)]; c; c = c->hnext) {
 		if (c->proto != proto || c->state == CONN_CLOSED || c->close_after_flush ||
-		    !addr_equal((struct sockaddr *)&c->remote, dst, true))
+		    !addr_equal(conn_key_addr(c), dst, true))
+			continue;
+		/* RFC 5923 §5: an inbound connection carries requests back only
+		 * when its peer asked for it with ;alias (and we honoured it). */
+		if (c->inbound && !c->alias)
 			continue;
 		if (proto == TP_PROTO_TLS && domain.len) {
 			/* RFC 5923 §9 / spec rule 17: reuse only a connection whose
@@ -1118,6 +1155,17 @@ void tp_destroy(struct transport *tp)
 /* ---- accessors ---- */
 
 enum tp_proto tp_conn_proto(const struct tp_conn *c) { return c->proto; }
+void tp_conn_set_alias(struct tp_conn *c, const struct sockaddr *sent_by, socklen_t len)
+{
+	if (c->state == CONN_CLOSED || len > sizeof(c->alias_addr))
+		return;
+	/* Re-file the connection under the alias address. */
+	conn_addr_unlink(c);
+	memcpy(&c->alias_addr, sent_by, len);
+	c->alias = true;
+	conn_hash_insert(c->tp, c);
+}
+bool tp_conn_alias(const struct tp_conn *c) { return c->alias; }
 uint64_t tp_conn_id(const struct tp_conn *c) { return c->id; }
 bool tp_conn_is_open(const struct tp_conn *c) { return c->state == CONN_OPEN; }
 bool tp_conn_is_inbound(const struct tp_conn *c) { return c->inbound; }

@@ -99,6 +99,13 @@ void tp_destroy(struct transport *tp);
 int tp_listen(struct transport *tp, enum tp_proto proto, const struct sockaddr *addr,
 	      socklen_t addr_len, struct tls_ctx *server_ctx);
 
+/* Check that nobody holds `addr` yet: bind it once without SO_REUSEPORT
+ * and let go. Our workers share a port through SO_REUSEPORT, which would
+ * also let a second sipsd (or any program of the same user) silently take
+ * half the traffic; this refuses that at start. Returns 0, -EADDRINUSE, or
+ * another negative errno. Call it before the first tp_listen on `addr`. */
+int tp_listen_probe(enum tp_proto proto, const struct sockaddr *addr, socklen_t addr_len);
+
 /* Port bound by the most recent tp_listen for `proto`, 0 when none. */
 uint16_t tp_listener_port(const struct transport *tp, enum tp_proto proto);
 
@@ -128,6 +135,14 @@ struct tp_conn *tp_conn_find(struct transport *tp, enum tp_proto proto, const st
 /* The open connection with id `id` (a flow, RFC 5626), or NULL. No
  * reference is taken. */
 struct tp_conn *tp_conn_by_id(struct transport *tp, uint64_t id);
+
+/* RFC 5923 §5: the peer asked (Via ;alias) that this inbound connection be
+ * used for requests to its sent-by address `sent_by`. From then on
+ * tp_conn_find finds it under that address (and only then does it return
+ * an inbound connection). The caller decides whether to honour it (spec
+ * rule 17: only on mutually authenticated TLS). */
+void tp_conn_set_alias(struct tp_conn *c, const struct sockaddr *sent_by, socklen_t len);
+bool tp_conn_alias(const struct tp_conn *c);
 
 /* Queue `len` bytes on the connection (copied). Returns 0, -EPIPE when it
  * is closing, or -ENOBUFS when the write queue bound is hit (the

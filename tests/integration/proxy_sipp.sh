@@ -30,19 +30,24 @@ cd "$TEST_TMP"
 # sipp_run NAME ARGS...: one bounded SIPp run (-m 1), exit status kept.
 sipp_run() {
   local name=$1; shift
-  timeout 30 sipp "$@" -m 1 -timeout 20s -timeout_error -trace_err -error_file "$TEST_TMP/$name.err" \
-    >"$TEST_TMP/$name.out" 2>&1
+  timeout 30 sipp "$@" -m 1 -timeout 20s -timeout_error -trace_err -trace_msg \
+    -message_file "$TEST_TMP/$name.msg" -error_file "$TEST_TMP/$name.err" >"$TEST_TMP/$name.out" 2>&1
 }
-# sipp_bg NAME ARGS...: a SIPp UAS in the background; wait_bg NAME gets its status.
+# sipp_bg NAME ARGS...: a SIPp UAS in the background (its own PID is kept,
+# so cleanup stops it); wait_bg NAME waits (bounded) and gets its status.
+declare -A BG
 sipp_bg() {
   local name=$1; shift
-  ( sipp_run "$name" "$@"; echo $? >"$TEST_TMP/$name.rc" ) &
+  timeout 30 sipp "$@" -m 1 -timeout 20s -timeout_error -trace_err -trace_msg \
+    -message_file "$TEST_TMP/$name.msg" -error_file "$TEST_TMP/$name.err" >"$TEST_TMP/$name.out" 2>&1 &
+  BG[$name]=$!
   PIDS+=("$!")
   sleep 0.5
 }
 wait_bg() {
-  for _ in $(seq 100); do [ -f "$TEST_TMP/$1.rc" ] && break; sleep 0.1; done
-  [ "$(cat "$TEST_TMP/$1.rc" 2>/dev/null)" = 0 ]
+  local rc=0
+  wait "${BG[$1]}" || rc=$?
+  [ "$rc" = 0 ]
 }
 register() { # register USER IP PORT CONTACT-TRANSPORT (the REGISTER goes over UDP)
   local csv="$TEST_TMP/dom.csv"; [ "$4" = tcp ] && csv="$TEST_TMP/domtcp.csv"
@@ -99,7 +104,12 @@ check "482 on a loop" \
 stop_pid "$PID_p"
 check "sipsd stopped cleanly" grep -q 'event=stopped' "$TEST_TMP/p.log"
 if [ "$FAILED" -ne 0 ]; then
-  for f in "$TEST_TMP"/*.err; do [ -s "$f" ] && { echo "== $f"; head -40 "$f"; }; done
+  for f in "$TEST_TMP"/*.err; do
+    grep -qv 'Failed to delete FD\|following events' "$f" 2>/dev/null && { echo "== $f"; head -40 "$f"; }
+  done
+  for f in "$TEST_TMP"/uac5.msg "$TEST_TMP"/uas5a.msg "$TEST_TMP"/uas5b.msg; do
+    [ -s "$f" ] && { echo "== $f"; grep -E '^(INVITE|ACK|BYE|CANCEL|SIP/2.0)|message (sent|received)' "$f" | head -40; }
+  done
   tail -30 "$TEST_TMP/p.log"
 fi
 finish

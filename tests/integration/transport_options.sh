@@ -54,7 +54,7 @@ check "server logged the failed handshake" grep -q 'event=tls.handshake_failed' 
 
 # Mutual TLS: a client certificate with only id-kp-sipDomain (RFC 5924).
 out=$("$SIPSCTL" options "sips:example.net" --via "$IP:5061" --ca "$pki/ca.pem" \
-      --cert "$pki/eku-sip.pem" --key "$pki/eku-sip.key" --timeout 5) && rc=0 || rc=$?
+      --cert "$pki/eku-sip.pem" --key "$pki/eku-sip.key" --from sip:probe@example.net --timeout 5) && rc=0 || rc=$?
 check "mutual TLS with a sipDomain-only client certificate answered" [ "$rc" = 0 ]
 check "server logged the client's identities and fingerprint" \
   wait_log "$log" 'event=tls.peer .*dir=in .*authenticated=yes .*found=\{example\.net\} .*sha256=[0-9A-F:]{95}'
@@ -69,6 +69,12 @@ check "refusal logged with its limit" grep -q 'event=conn.refused .*reason=max_c
 
 # A client that never finishes its handshake is dropped at the timeout (1 s).
 check "stalled handshake closed at the handshake timeout" $RAW stalled-handshake "$IP" 5061 --min 0.8 --max 4
+
+# A second sipsd on the same addresses must refuse to start: SO_REUSEPORT
+# would otherwise let it take half the traffic silently.
+"$SIPSD" -c "$TEST_TMP/p2.conf" >"$TEST_TMP/dup.log" 2>&1 && rc=0 || rc=$?
+check "a second sipsd on the same address refuses to start" [ "$rc" = 1 ]
+check "and says the address is in use" grep -q 'address already in use by another process' "$TEST_TMP/dup.log"
 
 stop_pid "$PID_p2"
 check "sipsd stopped cleanly" grep -q 'event=stopped' "$log"

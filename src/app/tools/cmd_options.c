@@ -16,6 +16,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: sipsctl options URI [--ca FILE] [--via HOST:PORT] [--timeout S]\n"
 		     "                        [--transport udp|tcp|tls] [--cert FILE --key FILE]\n"
+		     "                        [--from URI]\n"
 		     "  Sends OPTIONS to URI (TLS for sips: URIs and ;transport=tls) and prints the\n"
 		     "  response status line, the server's SIP domain identities and the TLS version.\n"
 		     "  --via sends to HOST:PORT instead of the URI's host; the server must still\n"
@@ -39,10 +40,11 @@ int sipsctl_cmd_options(int argc, char **argv)
 		{"ca", required_argument, NULL, 'a'},      {"via", required_argument, NULL, 'v'},
 		{"timeout", required_argument, NULL, 't'}, {"transport", required_argument, NULL, 'T'},
 		{"cert", required_argument, NULL, 'c'},    {"key", required_argument, NULL, 'k'},
-		{"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+		{"from", required_argument, NULL, 'f'},    {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	struct ua_conn_opts o = {.timeout_ms = 5000};
-	const char *via = NULL, *transport = NULL;
+	const char *via = NULL, *transport = NULL, *from = "sip:sipsctl@invalid";
 	int opt;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -52,6 +54,7 @@ int sipsctl_cmd_options(int argc, char **argv)
 		case 'c': o.cert_file = optarg; break;
 		case 'k': o.key_file = optarg; break;
 		case 'T': transport = optarg; break;
+		case 'f': from = optarg; break;
 		case 't': {
 			uint64_t s;
 			if (str_to_u64(str_from_cstr(optarg), 3600, &s) < 0 || s == 0) {
@@ -144,14 +147,14 @@ int sipsctl_cmd_options(int argc, char **argv)
 			 "OPTIONS %s SIP/2.0\r\n"
 			 "Via: SIP/2.0/%s %s;branch=z9hG4bK%s;rport\r\n"
 			 "Max-Forwards: 70\r\n"
-			 "From: <sip:sipsctl@invalid>;tag=%s\r\n"
+			 "From: <%s>;tag=%s\r\n"
 			 "To: <%s>\r\n"
 			 "Call-ID: %s\r\n"
 			 "CSeq: 1 OPTIONS\r\n"
 			 "Accept: application/sdp\r\n"
 			 "User-Agent: sipsctl\r\n"
 			 "Content-Length: 0\r\n\r\n",
-			 uri_text, tname, local, branch, tag, uri_text, callid);
+			 uri_text, tname, local, branch, from, tag, uri_text, callid);
 	if (n < 0 || (size_t)n >= sizeof(req)) {
 		fprintf(stderr, "sipsctl options: URI too long\n");
 		ua_conn_close(c);

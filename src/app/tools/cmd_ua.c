@@ -22,6 +22,7 @@ struct ua {
 	struct ua_conn conn;
 	struct sip_uri aor;     /* --as */
 	char aor_text[256];
+	char from_text[256]; /* From of calls: --from, else the AOR */
 	char domain[256];       /* the AOR's domain: what the proxy must prove */
 	char contact[512];
 	char instance[64];
@@ -82,14 +83,16 @@ static void ladder(struct ua *u, bool out, const char *msg, size_t len)
 	printf("%s %s %s %.*s%s%.*s%s\n", tod, u->aor_text, out ? "-->" : "<--", (int)n, msg,
 	       cseq && !strncmp(msg, "SIP/", 4) ? " (" : "", cseq && !strncmp(msg, "SIP/", 4) ? cl : 0,
 	       cseq ? cseq : "", cseq && !strncmp(msg, "SIP/", 4) ? ")" : "");
-	/* The routing headers show who Record-Routed how (RFC 5922 §7.5). */
+	/* The routing headers show who Record-Routed how (RFC 5922 §7.5);
+	 * X-Sipsd-* carry policy verdicts (docs/policies.md). */
 	const char *end = msg + len;
 	for (const char *p = memchr(msg, '\n', len); p && p + 1 < end; p = memchr(p + 1, '\n', (size_t)(end - p - 1))) {
 		const char *line = p + 1;
 		if (line[0] == '\r')
 			break;
 		if ((size_t)(end - line) > 13 && (!strncasecmp(line, "Record-Route:", 13) ||
-						  !strncasecmp(line, "Route:", 6))) {
+						  !strncasecmp(line, "Route:", 6) ||
+						  !strncasecmp(line, "X-Sipsd-", 8))) {
 			const char *le = memchr(line, '\r', (size_t)(end - line));
 			printf("%s %s        %.*s\n", tod, u->aor_text, (int)(le ? le - line : end - line),
 			       line);
@@ -291,7 +294,7 @@ static int ua_call(struct ua *u, const char *target, int hold_ms)
 			 "Contact: <%s>\r\n"
 			 "Content-Type: application/sdp\r\n"
 			 "Content-Length: %d\r\n\r\n%s",
-			 target, proto_name(u->proto), u->local, branch, u->aor_text, tag, target, callid,
+			 target, proto_name(u->proto), u->local, branch, u->from_text, tag, target, callid,
 			 u->contact, sl, sdp);
 	if (n < 0 || (size_t)n >= sizeof(req) || ua_send(u, req, (size_t)n) < 0)
 		return SIPSCTL_FAIL;
@@ -334,7 +337,7 @@ static int ua_call(struct ua *u, const char *target, int hold_ms)
 			     "ACK %s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=%s;rport\r\n"
 			     "Max-Forwards: 70\r\nFrom: <%s>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\n"
 			     "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
-			     target, proto_name(u->proto), u->local, branch, u->aor_text, tag, to, callid);
+			     target, proto_name(u->proto), u->local, branch, u->from_text, tag, to, callid);
 		ua_send(u, req, (size_t)n);
 		printf("result: call failed with %d\n", status);
 		return SIPSCTL_FAIL;
@@ -346,7 +349,7 @@ static int ua_call(struct ua *u, const char *target, int hold_ms)
 		     "ACK %s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=%s;rport\r\n%s"
 		     "Max-Forwards: 70\r\nFrom: <%s>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\n"
 		     "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
-		     remote_target, proto_name(u->proto), u->local, b2, route, u->aor_text, tag, to,
+		     remote_target, proto_name(u->proto), u->local, b2, route, u->from_text, tag, to,
 		     callid);
 	ua_send(u, req, (size_t)n);
 	struct timespec ts = {hold_ms / 1000, (long)(hold_ms % 1000) * 1000000L};
@@ -356,7 +359,7 @@ static int ua_call(struct ua *u, const char *target, int hold_ms)
 		     "BYE %s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=%s;rport\r\n%s"
 		     "Max-Forwards: 70\r\nFrom: <%s>;tag=%s\r\nTo: %s\r\nCall-ID: %s\r\n"
 		     "CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
-		     remote_target, proto_name(u->proto), u->local, b2, route, u->aor_text, tag, to,
+		     remote_target, proto_name(u->proto), u->local, b2, route, u->from_text, tag, to,
 		     callid);
 	ua_send(u, req, (size_t)n);
 	int bye = ua_final(u, b2);
@@ -377,6 +380,7 @@ static void usage(FILE *out, const char *cmd)
 			     "  prints the answer. The proxy must prove AOR's domain (RFC 5922).\n");
 	else
 		fprintf(out, "usage: sipsctl call --as AOR --proxy HOST:PORT [--ca FILE] --to URI [--hold S]\n"
+			     "                    [--from URI]\n"
 			     "       sipsctl call --answer --as AOR --proxy HOST:PORT [--ca FILE] [--calls N]\n"
 			     "                    [--wait S]\n"
 			     "  Caller: INVITE, ACK, hold, BYE along the route set. Callee (--answer):\n"
@@ -392,9 +396,10 @@ static int run(int argc, char **argv, bool is_call)
 		{"to", required_argument, NULL, 'o'},	     {"hold", required_argument, NULL, 'H'},
 		{"answer", no_argument, NULL, 'A'},	     {"calls", required_argument, NULL, 'n'},
 		{"wait", required_argument, NULL, 'w'},	     {"register", no_argument, NULL, 'R'},
-		{"help", no_argument, NULL, 'h'},	     {NULL, 0, NULL, 0},
+		{"from", required_argument, NULL, 'f'},	     {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
-	const char *as = NULL, *proxy = NULL, *ca = NULL, *transport = NULL, *to = NULL;
+	const char *as = NULL, *proxy = NULL, *ca = NULL, *transport = NULL, *to = NULL, *from = NULL;
 	uint64_t expires = 600, timeout = 10, hold = 1, calls = 1, wait = 30;
 	bool answer = false, do_register = !is_call;
 	int opt;
@@ -407,6 +412,7 @@ static int run(int argc, char **argv, bool is_call)
 		case 'c': ca = optarg; break;
 		case 'T': transport = optarg; break;
 		case 'o': to = optarg; break;
+		case 'f': from = optarg; break;
 		case 'A': answer = true; do_register = true; break;
 		case 'R': do_register = true; break;
 		case 'e': bad = str_to_u64(str_from_cstr(optarg), 86400, &expires); break;
@@ -490,6 +496,12 @@ static int run(int argc, char **argv, bool is_call)
 			goto close;
 		}
 	}
+	/* --from: the caller claims another identity in From (tests of the
+	 * authoritative proxy policy, spec T8); --as still picks the proxy. */
+	if (from)
+		snprintf(u->from_text, sizeof(u->from_text), "%s", from);
+	else
+		snprintf(u->from_text, sizeof(u->from_text), "%s", u->aor_text);
 	status = answer ? ua_answer(u, (unsigned)calls, (int)wait * 1000)
 			: ua_call(u, to, (int)hold * 1000);
 close:
