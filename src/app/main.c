@@ -33,6 +33,8 @@ struct server_worker {
 
 struct server {
 	struct cfg cfg;
+	struct digest_ctx *digest;
+	struct credentials *users;
 	struct tp_group *group;
 	struct worker_pool *pool;
 	struct server_worker *workers;
@@ -95,6 +97,11 @@ static int proxy_cfg_build(const struct cfg *cfg, struct server_worker *w, struc
 	pc->dns.tries = cfg->dns_tries;
 	pc->dns.sip_prefer_tls = cfg->sip_prefer_tls;
 	pc->policy = cfg->peer_policy;
+	pc->digest = w->srv->digest;
+	pc->users = w->srv->users;
+	pc->auth_register = cfg->auth_register;
+	pc->auth_requests = cfg->auth_requests;
+	pc->auth_check_uri = cfg->auth_check_uri;
 	pc->registrar.min_expires = cfg->min_expires;
 	pc->registrar.max_expires = cfg->max_expires;
 	pc->registrar.default_expires = cfg->default_expires;
@@ -217,6 +224,8 @@ static void server_teardown(struct server *srv)
 	worker_pool_destroy(srv->pool);
 	tp_group_destroy(srv->group);
 	location_destroy(srv->loc);
+	digest_ctx_destroy(srv->digest);
+	credentials_free(srv->users);
 	free(srv->layers);
 	free(srv->workers);
 }
@@ -279,6 +288,21 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (srv.cfg.credentials[0]) {
+		char cerr[512];
+		if (credentials_load(srv.cfg.credentials, &srv.users, cerr, sizeof(cerr)) < 0) {
+			fprintf(stderr, "sipsd: %s\n", cerr);
+			return 1;
+		}
+		struct digest_config dc = {.nonce_lifetime = srv.cfg.nonce_lifetime,
+					   .algorithms = srv.cfg.auth_algorithms};
+		if (digest_ctx_create(&dc, &srv.digest) < 0) {
+			fprintf(stderr, "sipsd: cannot set up Digest authentication\n");
+			return 1;
+		}
+		LOG_INFO("auth", "credentials=%s users=%zu", srv.cfg.credentials,
+			 credentials_count(srv.users));
+	}
 	/* Refuse to start on an address somebody else holds (SO_REUSEPORT
 	 * would otherwise share it with them silently). */
 	for (unsigned i = 0; i < srv.cfg.nlisteners; i++) {

@@ -9,6 +9,7 @@
 
 #include "base/log.h"
 #include "base/str.h"
+#include "registrar/digest.h"
 
 void cfg_init(struct cfg *c)
 {
@@ -27,9 +28,13 @@ void cfg_init(struct cfg *c)
 	c->dns_timeout_ms = 2000;
 	c->dns_tries = 2;
 	policy_cfg_default(&c->peer_policy);
+	c->auth_register = true;
+	c->auth_requests = true;
+	c->nonce_lifetime = 300;
+	c->auth_check_uri = true;
 }
 
-enum section { SEC_GLOBAL, SEC_TLS, SEC_LIMITS, SEC_DOMAIN, SEC_LISTEN, SEC_ROUTE, SEC_REGISTRAR, SEC_DNS, SEC_POLICY, SEC_PEER };
+enum section { SEC_GLOBAL, SEC_TLS, SEC_LIMITS, SEC_DOMAIN, SEC_LISTEN, SEC_ROUTE, SEC_REGISTRAR, SEC_DNS, SEC_POLICY, SEC_PEER, SEC_AUTH };
 
 struct parser {
 	const char *path;
@@ -315,6 +320,34 @@ static int kv_peer(struct parser *p, struct policy_peer *peer, const char *k, co
 	return perror_at(p, "unknown key '%s' in [peer]", k);
 }
 
+static int kv_auth(struct parser *p, struct cfg *c, const char *k, const char *v)
+{
+	if (!strcmp(k, "credentials"))
+		return set_file(p, c->credentials, sizeof(c->credentials), v);
+	if (!strcmp(k, "register"))
+		return set_bool(p, &c->auth_register, v);
+	if (!strcmp(k, "requests"))
+		return set_bool(p, &c->auth_requests, v);
+	if (!strcmp(k, "nonce_lifetime"))
+		return set_uint(p, &c->nonce_lifetime, v, 10, 86400);
+	if (!strcmp(k, "check_uri"))
+		return set_bool(p, &c->auth_check_uri, v);
+	if (!strcmp(k, "algorithms")) {
+		/* "sha-256, md5" in any order; the challenge order is fixed
+		 * (RFC 8760 §2.4: SHA-256 first). */
+		unsigned bits = 0;
+		if (strstr(v, "sha-256") || strstr(v, "SHA-256"))
+			bits |= DIGEST_ALG_BIT(DIGEST_ALG_SHA256);
+		if (strstr(v, "md5") || strstr(v, "MD5"))
+			bits |= DIGEST_ALG_BIT(DIGEST_ALG_MD5);
+		if (!bits)
+			return perror_at(p, "algorithms takes sha-256 and/or md5");
+		c->auth_algorithms = bits;
+		return 0;
+	}
+	return perror_at(p, "unknown key '%s' in [auth]", k);
+}
+
 /* "[name arg1 arg2]" into words. */
 static int split_section(char *s, char **words, int max)
 {
@@ -376,6 +409,8 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size)
 				sec = SEC_DNS;
 			} else if (nw == 1 && !strcmp(w[0], "policy")) {
 				sec = SEC_POLICY;
+			} else if (nw == 1 && !strcmp(w[0], "auth")) {
+				sec = SEC_AUTH;
 			} else if (nw == 2 && !strcmp(w[0], "peer")) {
 				if (c->peer_policy.npeers >= POLICY_MAX_PEERS) {
 					rc = perror_at(&p, "too many peers (at most %d)", POLICY_MAX_PEERS);
@@ -466,6 +501,7 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size)
 		case SEC_REGISTRAR: rc = kv_registrar(&p, c, k, v); break;
 		case SEC_DNS: rc = kv_dns(&p, c, k, v); break;
 		case SEC_POLICY: rc = kv_policy(&p, c, k, v); break;
+		case SEC_AUTH: rc = kv_auth(&p, c, k, v); break;
 		case SEC_PEER:
 			rc = kv_peer(&p, &c->peer_policy.peers[c->peer_policy.npeers - 1], k, v);
 			break;

@@ -71,6 +71,13 @@ struct cfg {
 	bool sip_prefer_tls;
 	/* [policy] and [peer DOMAIN] (docs/policies.md) */
 	struct policy_cfg peer_policy;
+	/* [auth] (docs/digest.md) */
+	char credentials[CFG_MAX_PATH]; /* "" = no Digest authentication */
+	bool auth_register;             /* challenge REGISTER (default yes with credentials) */
+	bool auth_requests;             /* challenge requests from our users (default yes) */
+	unsigned nonce_lifetime;        /* seconds (default 300) */
+	unsigned auth_algorithms;       /* DIGEST_ALG_BIT set; 0 = SHA-256 and MD5 */
+	bool auth_check_uri;            /* the uri parameter must be the Request-URI (default yes) */
 };
 
 /* Fill the defaults (docs/configuration.md). */

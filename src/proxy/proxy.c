@@ -620,9 +620,62 @@ static bool dialog_forming(const struct sip_msg *m)
 	       m->method_id == SIP_METHOD_REFER || m->method_id == SIP_METHOD_NOTIFY;
 }
 
+/* RFC 3261 §22: is this request from a user of ours who proved it? On
+ * failure the challenge (401 for the registrar, 407 for the proxy) has been
+ * sent. Digest authenticates the request only, never the connection
+ * (RFC 5922 §8.1, spec rule 12). `user` must be the authenticated name
+ * (the AOR user part). */
+static bool digest_ok(struct proxy *p, struct txn_server *st, const struct sip_msg *m, bool proxy,
+		      struct str realm, struct str user)
+{
+	struct digest_credentials cr;
+	bool stale = false;
+	int rc = digest_credentials_find(m, proxy ? SIP_HDR_PROXY_AUTHORIZATION : SIP_HDR_AUTHORIZATION,
+					 realm, &cr);
+	if (rc == -EBADMSG || rc == -EMSGSIZE) {
+		reject(p, st, 400, "Bad Credentials", NULL);
+		return false;
+	}
+	if (rc == 0) {
+		const struct credential_entry *e = credentials_lookup(p->cfg.users, cr.username, cr.realm);
+		/* Some UAs (SIPp among them) put another URI in uri; with
+		 * check_uri = no the response is checked against what they sent
+		 * (the nonce count still stops replays). */
+		struct str uri = p->cfg.auth_check_uri ? m->ruri_raw : cr.uri;
+		enum digest_verdict v = digest_verify(p->cfg.digest, &cr, m->method, uri, realm, e);
+		if (v == DIGEST_VERIFY_OK) {
+			/* Authenticated as cr.username: it may act only as itself. */
+			if (str_eq(cr.username, user))
+				return true;
+			reject(p, st, 403, "Not Your Address", NULL);
+			return false;
+		}
+		if (v == DIGEST_VERIFY_URI_MISMATCH) {
+			reject(p, st, 400, "Digest URI Mismatch", NULL);
+			return false;
+		}
+		stale = v == DIGEST_VERIFY_STALE || v == DIGEST_VERIFY_REPLAY;
+		if (log_ratelimit_allow(&p->rl))
+			LOG_INFO("auth", "user=%.*s realm=%.*s verdict=%s", (int)cr.username.len, cr.username.s,
+				 (int)realm.len, realm.s, digest_verdict_name(v));
+	}
+	char hdrs[2048];
+	int n = digest_challenge_headers_build(p->cfg.digest, proxy, realm, stale, hdrs, sizeof(hdrs));
+	if (n < 0) {
+		reject(p, st, 500, NULL, NULL);
+		return false;
+	}
+	reject(p, st, proxy ? 407 : 401, NULL, hdrs);
+	return false;
+}
+
 static void handle_register(struct proxy *p, struct txn_server *st, const struct sip_msg *m,
 			    const struct tp_source *src)
 {
+	if (p->cfg.digest && p->cfg.auth_register && m->to &&
+	    (m->to->uri.scheme_id == SIP_SCHEME_SIP || m->to->uri.scheme_id == SIP_SCHEME_SIPS) &&
+	    !digest_ok(p, st, m, false, m->to->uri.host, m->to->uri.user))
+		return;
 	struct loc_flow flow = {.proto = (int)src->proto, .worker = p->index, .udp_fd = src->udp_fd};
 	memcpy(&flow.remote, &src->remote, src->remote_len);
 	flow.remote_len = src->remote_len;
@@ -878,6 +931,14 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 		       "Warning: 399 sipsd \"From domain not authorised for the sending peer\"\r\n");
 		return;
 	}
+	/* Requests from our own users' UAs prove who they are (RFC 3261 §22.3):
+	 * out-of-dialog requests with a From of our domains, not from an
+	 * authenticated peer proxy. REGISTER is the registrar's (401). */
+	if (p->cfg.digest && p->cfg.auth_requests && !peer && m->method_id != SIP_METHOD_CANCEL &&
+	    m->method_id != SIP_METHOD_REGISTER && !(m->to && m->to->has_tag) && m->from &&
+	    is_our_domain(p, m->from->uri.host, NULL) &&
+	    !digest_ok(p, st, m, true, m->from->uri.host, m->from->uri.user))
+		return;
 	if (m->method_id == SIP_METHOD_CANCEL) {
 		handle_cancel(p, st, m);
 		return;

@@ -8,6 +8,8 @@
 
 #include "dns/dns.h"
 #include "proxy/policy.h"
+#include "registrar/credentials.h"
+#include "registrar/digest.h"
 #include "registrar/registrar.h"
 #include "store/location.h"
 #include "tls/tls_ctx.h"
@@ -40,6 +42,12 @@ struct proxy_cfg {
 	unsigned nlocals;
 	struct registrar_cfg registrar;
 	struct policy_cfg policy;
+	/* Digest (RFC 3261 §22): shared by the workers, not owned; NULL = off. */
+	struct digest_ctx *digest;
+	const struct credentials *users;
+	bool auth_register; /* challenge REGISTER (401) */
+	bool auth_requests; /* challenge requests from our users' UAs (407) */
+	bool auth_check_uri; /* RFC 2617 §3.2.2.5: uri must name the Request-URI */
 	/* Static next hops for domains (tests without DNS, or an operator's
 	 * override): "domain=ip:port/proto". Empty: numeric hosts only until
 	 * the RFC 3263 resolver is wired in. */
