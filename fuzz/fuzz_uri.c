@@ -44,7 +44,7 @@ static size_t name_key(struct str name, char *buf, size_t cap)
 }
 
 /* True when a parameter name appears twice. Such URIs are not equal to
- * themselves (known bug, test_sip_uri.c test_repeated_param_BUG): RFC 3261
+ * themselves (the parser now refuses them, test_sip_uri.c test_repeated_param_regression): RFC 3261
  * §19.1.1 forbids them, the parser accepts them, uri_params_equal compares
  * each with the first of its name. Skipped here until fixed, so the
  * fuzzer keeps looking for other faults. */

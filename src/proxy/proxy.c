@@ -319,21 +319,30 @@ static void ctx_cancel_pending(struct proxy_ctx *ctx)
 
 /* Builds the request for branch `b` from `m` (the original request) into
  * p->out and starts its client transaction to the branch's next hop. */
-static int branch_send(struct proxy_branch *b, const struct sip_msg *m)
+/* Writes our Via for a hop over `proto` into `via`. */
+static void via_make(struct proxy *p, struct proxy_ctx *ctx, enum tp_proto proto, char *via,
+		     size_t size)
 {
-	struct proxy_ctx *ctx = b->ctx;
-	struct proxy *p = ctx->p;
-	const struct hop *h = &b->hops[b->next_hop];
-	const struct proxy_local *local = local_for(p, h->proto);
-	char branch[TXN_BRANCH_LEN + 1], via[512], host[64] = "invalid";
+	const struct proxy_local *local = local_for(p, proto);
+	char branch[TXN_BRANCH_LEN + 1], host[64] = "invalid";
 	txn_branch_make(p->txn, branch);
 	if (local)
 		tp_addr_format((const struct sockaddr *)&local->addr, host, sizeof(host));
 	/* RFC 5923: over TLS we offer the connection for requests back
 	 * (;alias); our certificate lets the peer decide to honour it. */
-	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s.%s%s", proto_via_name(h->proto), host,
-		 branch, ctx->loop_hash,
-		 h->proto == TP_PROTO_UDP ? ";rport" : h->proto == TP_PROTO_TLS ? ";alias" : "");
+	snprintf(via, size, "SIP/2.0/%s %s;branch=%s.%s%s", proto_via_name(proto), host, branch,
+		 ctx->loop_hash,
+		 proto == TP_PROTO_UDP ? ";rport" : proto == TP_PROTO_TLS ? ";alias" : "");
+}
+
+static int branch_send(struct proxy_branch *b, const struct sip_msg *m)
+{
+	struct proxy_ctx *ctx = b->ctx;
+	struct proxy *p = ctx->p;
+	const struct hop *h = &b->hops[b->next_hop];
+	enum tp_proto proto = h->proto;
+	char via[512];
+	via_make(p, ctx, proto, via, sizeof(via));
 	char rr[400] = "";
 	if (ctx->record_route) {
 		/* The flow token names the UA-side connection, so in-dialog
@@ -364,7 +373,17 @@ static int branch_send(struct proxy_branch *b, const struct sip_msg *m)
 	int n = sip_msg_build(m, &e, p->out, sizeof(p->out));
 	if (n < 0)
 		return n;
-	struct txn_target t = {.proto = h->proto, .addr_len = h->len, .conn = h->conn,
+	/* RFC 3261 §18.1.1: a request over 1300 bytes does not go over UDP;
+	 * the same address over TCP instead (with a Via saying so). */
+	if (proto == TP_PROTO_UDP && !h->conn && !h->flow_conn_id && n > 1300) {
+		proto = TP_PROTO_TCP;
+		via_make(p, ctx, proto, via, sizeof(via));
+		e.add_via = str_from_cstr(via);
+		n = sip_msg_build(m, &e, p->out, sizeof(p->out));
+		if (n < 0)
+			return n;
+	}
+	struct txn_target t = {.proto = proto, .addr_len = h->len, .conn = h->conn,
 			       .flow_worker = h->flow_worker, .flow_conn_id = h->flow_conn_id};
 	memcpy(&t.addr, &h->addr, h->len);
 	snprintf(t.domain, sizeof(t.domain), "%s", h->domain);

@@ -13,6 +13,8 @@ struct out {
 
 static void put(struct out *o, const char *s, size_t n)
 {
+	if (n == 0)
+		return; /* s may be NULL (STR_NULL): memcpy must not see it */
 	if (o->overflow || n > o->cap - o->len) {
 		o->overflow = true;
 		return;
@@ -338,7 +340,7 @@ int sip_cancel_build(const struct sip_msg *invite, struct str reason, char *buf,
 int sip_bad_request_build(const char *raw, size_t len, const char *why, char *buf, size_t cap)
 {
 	struct out o = {buf, 0, cap, false};
-	if (len < 8 || memcmp(raw, "SIP/", 4) == 0)
+	if (len < 8 || str_case_has_prefix(str_make(raw, len), "SIP/"))
 		return 0;
 	const char *lf = memchr(raw, '\n', len);
 	if (!lf)

@@ -40,7 +40,7 @@ static bool date_valid(struct str v)
 int sip_msg_check(const struct sip_msg *m, struct sip_parse_error *err)
 {
 	/* §8.2.1 / §21.5.6: only SIP/2.0 is served. */
-	if (!str_eq(m->version, STR_LIT("SIP/2.0")))
+	if (!str_case_eq(m->version, STR_LIT("SIP/2.0"))) /* §7.1: case-insensitive */
 		return reject(err, m, m->version.s, "unsupported SIP version", 505);
 	/* §8.1.1: To, From, CSeq, Call-ID and Via are mandatory. Max-Forwards
 	 * is not required of RFC 2543 peers (RFC 4475 §3.4.1). */

@@ -159,6 +159,10 @@ int sip_framer_next(struct sip_framer *f, struct sip_frame *out, struct sip_pars
 			out->data = str_make(b, 4);
 			return 1;
 		}
+		if (n >= 2 && b[0] == '\r' && b[1] != '\n') {
+			/* A CR that starts no CRLF cannot start a message either. */
+			return ferr(err, 1, "stray CR between messages", -EBADMSG);
+		}
 		if (n >= 2 && b[0] == '\r' && b[1] == '\n') {
 			if (n < 4 && n > 2 && b[2] == '\r')
 				return 0; /* maybe the start of a ping */

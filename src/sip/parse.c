@@ -72,7 +72,8 @@ static int parse_start_line(struct sip_msg *m, struct str line, struct sip_parse
 {
 	const char *s = line.s;
 	size_t n = line.len;
-	if (n >= 4 && memcmp(s, "SIP/", 4) == 0) {
+	/* §7.1: the SIP-Version is case-insensitive. */
+	if (n >= 4 && str_case_has_prefix(line, "SIP/")) {
 		/* Status-Line = SIP-Version SP Status-Code SP Reason-Phrase */
 		long sp = str_index(line, ' ');
 		if (sp < 0)

@@ -157,6 +157,8 @@ int sip_hostport_parse(struct str in, struct str *host, enum sip_host_type *type
 static int uri_params_validate(struct str p, size_t base, size_t *err_off, const char **reason)
 {
 	size_t i = 0;
+	struct str seen[SIPS_MAX_PARAMS];
+	unsigned nseen = 0;
 	while (i < p.len) {
 		if (p.s[i] != ';')
 			return fail(err_off, reason, base + i, "bad URI parameter");
@@ -169,6 +171,13 @@ static int uri_params_validate(struct str p, size_t base, size_t *err_off, const
 		struct str name = eq < 0 ? one : str_make(one.s, (size_t)eq);
 		if (name.len == 0)
 			return fail(err_off, reason, base + start, "empty URI parameter name");
+		/* §19.1.1: a parameter name appears at most once. */
+		for (unsigned k = 0; k < nseen; k++)
+			if (str_case_eq(seen[k], name))
+				return fail(err_off, reason, base + start, "repeated URI parameter");
+		if (nseen == SIPS_MAX_PARAMS)
+			return fail(err_off, reason, base + start, "too many URI parameters");
+		seen[nseen++] = name;
 		size_t bad = scan_escaped(name, SIP_CC_UNRESERVED | SIP_CC_PARAM_UNRES);
 		if (bad != name.len)
 			return fail(err_off, reason, base + start + bad, "bad character in URI parameter");
@@ -313,6 +322,8 @@ static bool is_lws_char(char c)
 
 bool sip_params_next(struct str *cursor, struct sip_param *p)
 {
+	if (cursor->len == 0)
+		return false; /* also for STR_NULL: no pointer arithmetic on NULL */
 	const char *s = cursor->s, *end = cursor->s + cursor->len;
 	while (s < end && (is_lws_char(*s) || *s == ';'))
 		s++;
@@ -415,8 +426,11 @@ static bool component_equal(struct str a, struct str b, bool fold_case)
 /* The parameters that must match when present in either URI. */
 static bool param_must_match(struct str name)
 {
+	/* §19.1.4: user, ttl, method and maddr; its examples add transport
+	 * ("can resolve to different transports"). */
 	return str_case_eq_cstr(name, "user") || str_case_eq_cstr(name, "ttl") ||
-	       str_case_eq_cstr(name, "method") || str_case_eq_cstr(name, "maddr");
+	       str_case_eq_cstr(name, "method") || str_case_eq_cstr(name, "maddr") ||
+	       str_case_eq_cstr(name, "transport");
 }
 
 static bool params_find_normalised(struct str params, struct str name, struct sip_param *out)

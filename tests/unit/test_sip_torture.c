@@ -694,7 +694,7 @@ static void test_valid_byte_by_byte(void **state)
 	free(m);
 }
 
-/* KNOWN BUG (parse.c parse_start_line, check.c sip_msg_check): RFC 3261
+/* Fixed bug (parse.c parse_start_line, check.c sip_msg_check): RFC 3261
  * §7.1 says "The SIP-Version string is case-insensitive, but
  * implementations MUST send upper-case." Received lower-case versions:
  *   "OPTIONS sip:example.com sip/2.0"  expected valid, got check-505
@@ -702,7 +702,7 @@ static void test_valid_byte_by_byte(void **state)
  *   "sip/2.0 200 OK"                   expected valid, got parse-error
  *       "bad method in request line" at 3 (a status line is recognised
  *       only by an upper-case "SIP/" prefix). */
-static void test_version_case_BUG(void **state)
+static void test_version_case_regression(void **state)
 {
 	(void)state;
 	static const char req[] = "OPTIONS sip:example.com sip/2.0\r\n"
@@ -726,13 +726,8 @@ static void test_version_case_BUG(void **state)
 		print_message("lower-case version in a status line: %s (%s)\n", got, why);
 		bug = true;
 	}
-	if (bug) {
-		const char *env = getenv("SIPSD_TEST_KNOWN_BUGS");
-		if (env && *env == '1')
-			fail_msg("KNOWN BUG: SIP-Version is case-insensitive (RFC 3261 §7.1)");
-		print_message("KNOWN BUG (skipped): SIP-Version compared case-sensitively\n");
-		skip();
-	}
+	if (bug)
+		fail_msg("SIP-Version is case-insensitive (RFC 3261 §7.1)");
 }
 
 int main(void)
@@ -753,7 +748,7 @@ int main(void)
 	    cmocka_unit_test(test_inv2543),
 	    cmocka_unit_test(test_mpart01),
 	    cmocka_unit_test(test_valid_byte_by_byte),
-	    cmocka_unit_test(test_version_case_BUG),
+	    cmocka_unit_test(test_version_case_regression),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,15 +13,10 @@
 #include "base/limits.h"
 #include "sip/uri.h"
 
-/* Known parser bugs are skipped so the suite stays green; set
- * SIPSD_TEST_KNOWN_BUGS=1 to make them fail instead (for the fix). */
+/* A regression of a parser bug found (and fixed) earlier. */
 static void known_bug(const char *what)
 {
-	const char *env = getenv("SIPSD_TEST_KNOWN_BUGS");
-	if (env && *env == '1')
-		fail_msg("KNOWN BUG: %s", what);
-	print_message("KNOWN BUG (skipped): %s\n", what);
-	skip();
+	fail_msg("REGRESSION: %s", what);
 }
 
 static bool str_is(struct str s, const char *c)
@@ -88,7 +83,7 @@ static void test_rfc3261_equal(void **state)
 
 /* RFC 3261 §19.1.4: "The URIs within each of the following sets are not
  * equivalent", and the intransitivity note after it. The transport pair
- * is a separate test (known bug). */
+ * is a separate test (a fixed bug). */
 static void test_rfc3261_not_equal(void **state)
 {
 	(void)state;
@@ -110,7 +105,7 @@ static void test_rfc3261_not_equal(void **state)
 		expect_not_equal(p[i].a, p[i].b);
 }
 
-/* KNOWN BUG (uri.c, param_must_match): RFC 3261 §19.1.4 lists
+/* Fixed bug (uri.c, param_must_match): RFC 3261 §19.1.4 lists
  *   sip:bob@biloxi.com   vs   sip:bob@biloxi.com;transport=udp
  * as NOT equivalent ("can resolve to different transports"; the text says
  * a URI omitting a component with a default value does not match one that
@@ -118,7 +113,7 @@ static void test_rfc3261_not_equal(void **state)
  * user-parameter, and method components"). uri.h promises the transport
  * rule, but param_must_match() only lists user, ttl, method and maddr, so
  * sip_uri_equal returns true. Expected false. */
-static void test_rfc3261_not_equal_transport_BUG(void **state)
+static void test_rfc3261_not_equal_transport_regression(void **state)
 {
 	(void)state;
 	static const struct pair p[] = {
@@ -134,7 +129,7 @@ static void test_rfc3261_not_equal_transport_BUG(void **state)
 	}
 }
 
-/* KNOWN BUG (uri.c, uri_params_equal): a URI that repeats a parameter name
+/* Fixed bug (uri.c, uri_params_equal): a URI that repeats a parameter name
  * parses, but is not equal to itself:
  *   sip:h.example.com;a=1;a=2   sip_uri_parse -> 0, sip_uri_equal(u, u) -> false
  * (each parameter of one side is looked up by name in the other and the
@@ -142,7 +137,7 @@ static void test_rfc3261_not_equal_transport_BUG(void **state)
  * §19.1.1: "any given parameter-name MUST NOT appear more than once") or
  * equality stays reflexive. fuzz_uri checks reflexivity and skips such URIs
  * until this is fixed. */
-static void test_repeated_param_BUG(void **state)
+static void test_repeated_param_regression(void **state)
 {
 	(void)state;
 	static const char *const texts[] = {
@@ -405,22 +400,12 @@ static void test_params_iteration(void **state)
 	assert_true(str_is(v, "1"));
 }
 
-/* KNOWN BUG (uri.c, sip_params_next): given STR_NULL (the params span of
- * a tel: or other non-SIP URI, or sip_params_find(STR_NULL, ...)), it
- * computes cursor->s + cursor->len = NULL + 0, undefined behaviour that
- * clang's UBSan reports ("uri.c:316: applying zero offset to null
- * pointer"; gcc's does not). Expected: false, no arithmetic on NULL. The
- * call runs only with SIPSD_TEST_KNOWN_BUGS=1 (under a clang sanitizer
- * build it aborts); the other tests use empty non-NULL spans. */
-static void test_params_null_BUG(void **state)
+/* Fixed bug (uri.c, sip_params_next): given STR_NULL (the params span of
+ * a tel: or other non-SIP URI) it computed NULL + 0, undefined behaviour
+ * clang's UBSan reports. Expected: false, no arithmetic on NULL. */
+static void test_params_null_regression(void **state)
 {
 	(void)state;
-	const char *env = getenv("SIPSD_TEST_KNOWN_BUGS");
-	if (!env || *env != '1') {
-		print_message("KNOWN BUG (skipped): sip_params_next/find on STR_NULL computes "
-			      "NULL + 0 (clang UBSan: uri.c:316)\n");
-		skip();
-	}
 	struct sip_uri u;
 	struct sip_param p;
 	struct str v;
@@ -583,15 +568,15 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rfc3261_equal),
 	    cmocka_unit_test(test_rfc3261_not_equal),
-	    cmocka_unit_test(test_rfc3261_not_equal_transport_BUG),
-	    cmocka_unit_test(test_repeated_param_BUG),
+	    cmocka_unit_test(test_rfc3261_not_equal_transport_regression),
+	    cmocka_unit_test(test_repeated_param_regression),
 	    cmocka_unit_test(test_escapes),
 	    cmocka_unit_test(test_params_rules),
 	    cmocka_unit_test(test_headers),
 	    cmocka_unit_test(test_ipv6),
 	    cmocka_unit_test(test_parse_fields),
 	    cmocka_unit_test(test_params_iteration),
-	    cmocka_unit_test(test_params_null_BUG),
+	    cmocka_unit_test(test_params_null_regression),
 	    cmocka_unit_test(test_bad_uris),
 	    cmocka_unit_test(test_other_schemes),
 	};
