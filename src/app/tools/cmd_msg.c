@@ -152,8 +152,8 @@ int sipsctl_cmd_msg(int argc, char **argv)
 	}
 	int status = SIPSCTL_OK;
 	for (int i = first; i < argc; i++) {
-		char *buf;
-		size_t len;
+		char *buf = NULL;
+		size_t len = 0;
 		int rc = read_file(argv[i], &buf, &len);
 		if (rc < 0) {
 			fprintf(stderr, "sipsctl msg: %s: %s\n", argv[i], strerror(-rc));

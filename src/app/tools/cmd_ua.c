@@ -53,8 +53,8 @@ static void time_of_day(char *out, size_t size)
 	clock_gettime(CLOCK_REALTIME, &now);
 	struct tm tm;
 	gmtime_r(&now.tv_sec, &tm);
-	snprintf(out, size, "%02d:%02d:%02d.%03ld", tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 now.tv_nsec / 1000000);
+	snprintf(out, size, "%02u:%02u:%02u.%03u", (unsigned)tm.tm_hour % 24u, (unsigned)tm.tm_min % 60u,
+		 (unsigned)tm.tm_sec % 61u, (unsigned)(now.tv_nsec / 1000000) % 1000u);
 }
 
 /* One ladder line: time, direction, first line (and CSeq for responses). */
@@ -78,7 +78,7 @@ static void ladder(struct ua *u, bool out, const char *msg, size_t len)
 		while (cseq[cl] && cseq[cl] != '\r' && cseq[cl] != '\n')
 			cl++;
 	}
-	char tod[16];
+	char tod[24];
 	time_of_day(tod, sizeof(tod));
 	printf("%s %s %s %.*s%s%.*s%s\n", tod, u->aor_text, out ? "-->" : "<--", (int)n, msg,
 	       cseq && !strncmp(msg, "SIP/", 4) ? " (" : "", cseq && !strncmp(msg, "SIP/", 4) ? cl : 0,
