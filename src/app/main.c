@@ -11,6 +11,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
 #include "base/log.h"
 #include "cfg/cfg.h"
 #include "loop/worker.h"
@@ -33,6 +35,7 @@ struct server_worker {
 
 struct server {
 	struct cfg cfg;
+	unsigned char flow_key[32]; /* one per process: tokens verify at every worker */
 	struct digest_ctx *digest;
 	struct credentials *users;
 	struct tp_group *group;
@@ -102,6 +105,7 @@ static int proxy_cfg_build(const struct cfg *cfg, struct server_worker *w, struc
 	pc->auth_register = cfg->auth_register;
 	pc->auth_requests = cfg->auth_requests;
 	pc->auth_check_uri = cfg->auth_check_uri;
+	memcpy(pc->flow_key, w->srv->flow_key, sizeof(pc->flow_key));
 	pc->registrar.min_expires = cfg->min_expires;
 	pc->registrar.max_expires = cfg->max_expires;
 	pc->registrar.default_expires = cfg->default_expires;
@@ -302,6 +306,10 @@ int main(int argc, char **argv)
 		}
 		LOG_INFO("auth", "credentials=%s users=%zu", srv.cfg.credentials,
 			 credentials_count(srv.users));
+	}
+	if (RAND_bytes(srv.flow_key, sizeof(srv.flow_key)) != 1) {
+		fprintf(stderr, "sipsd: no random bytes for the flow-token key\n");
+		return 1;
 	}
 	/* Refuse to start on an address somebody else holds (SO_REUSEPORT
 	 * would otherwise share it with them silently). */

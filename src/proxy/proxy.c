@@ -67,10 +67,11 @@ struct proxy {
 	struct txn_layer *txn;
 	struct dns_resolver *dns;
 	struct stateless_job *jobs; /* stateless sends waiting for DNS */
+	struct sip_msg *strict_msg; /* a request rewritten after a strict router */
+	char strict_buf[SIPS_MAX_MSG_SIZE];
 	struct location *loc;
 	struct proxy_cfg cfg;
 	struct proxy_stats stats;
-	unsigned char flow_key[32];
 	char out[SIPS_MAX_MSG_SIZE];
 	struct log_ratelimit rl;
 };
@@ -159,7 +160,7 @@ static void flow_token_make(const struct proxy *p, unsigned worker, uint64_t con
 	snprintf(body, sizeof(body), "%02x%016llx", worker & 0xff, (unsigned long long)conn_id);
 	unsigned char mac[32];
 	unsigned int mlen = 0;
-	HMAC(EVP_sha256(), p->flow_key, sizeof(p->flow_key), (const unsigned char *)body, 18, mac,
+	HMAC(EVP_sha256(), p->cfg.flow_key, sizeof(p->cfg.flow_key), (const unsigned char *)body, 18, mac,
 	     &mlen);
 	int n = snprintf(out, 40, "f%s", body);
 	for (int i = 0; i < 8; i++)
@@ -319,6 +320,41 @@ static void ctx_cancel_pending(struct proxy_ctx *ctx)
 
 /* Builds the request for branch `b` from `m` (the original request) into
  * p->out and starts its client transaction to the branch's next hop. */
+/* §18.2.1 and RFC 3581 §4: the received top Via gets received= when the
+ * packet came from another address than its sent-by names, and rport= the
+ * source port when it asked for it. */
+static void via_annotate(const struct tp_source *src, const struct sip_msg *m, struct sip_edit *e,
+			 char *ip, size_t ipsize)
+{
+	const struct sip_via *v = m->via;
+	char host[64];
+	tp_addr_format((const struct sockaddr *)&src->remote, host, sizeof(host));
+	/* host is "a.b.c.d:port" or "[v6]:port": keep the address part. */
+	char *colon = strrchr(host, ':');
+	if (colon)
+		*colon = '\0';
+	const char *addr = host;
+	if (host[0] == '[') {
+		addr = host + 1;
+		char *close = strchr(host, ']');
+		if (close)
+			*close = '\0';
+	}
+	snprintf(ip, ipsize, "%s", addr);
+	struct str sent = v->host;
+	if (v->host_type == SIP_HOST_IPV6 && sent.len >= 2)
+		sent = str_make(sent.s + 1, sent.len - 2);
+	if (!str_case_eq(sent, str_from_cstr(ip)))
+		e->via_received = str_from_cstr(ip);
+	if (v->has_rport && v->rport.len == 0) {
+		uint16_t port = src->remote.ss_family == AF_INET
+					? ntohs(((const struct sockaddr_in *)&src->remote)->sin_port)
+					: ntohs(((const struct sockaddr_in6 *)&src->remote)->sin6_port);
+		e->via_rport = port;
+		e->via_received = str_from_cstr(ip); /* RFC 3581 §4: always with rport */
+	}
+}
+
 /* Writes our Via for a hop over `proto` into `via`. */
 static void via_make(struct proxy *p, struct proxy_ctx *ctx, enum tp_proto proto, char *via,
 		     size_t size)
@@ -370,6 +406,8 @@ static int branch_send(struct proxy_branch *b, const struct sip_msg *m)
 	/* Route popping happened before the targets were chosen: the edit
 	 * repeats it on the copy (§16.4). */
 	e.pop_route = m->route && uri_is_us(p, &m->route->uri);
+	char src_ip[64];
+	via_annotate(&ctx->src, m, &e, src_ip, sizeof(src_ip));
 	int n = sip_msg_build(m, &e, p->out, sizeof(p->out));
 	if (n < 0)
 		return n;
@@ -750,6 +788,7 @@ struct stateless_job {
 	struct stateless_job *next, **prev; /* pending jobs, freed at shutdown */
 	struct dns_query *q;
 	bool sips;
+	bool inbound_tls;
 	size_t len;
 	char buf[];
 };
@@ -764,16 +803,34 @@ static void stateless_job_unlink(struct stateless_job *j)
 static void stateless_resolved_cb(int status, const struct dns_targets *t, void *arg)
 {
 	struct stateless_job *j = arg;
+	struct proxy *p = j->p;
 	stateless_job_unlink(j);
-	for (size_t i = 0; status == 0 && i < t->n; i++) {
-		if (j->sips && t->t[i].transport != DNS_TRANSPORT_TLS)
-			continue;
-		struct hop h = {.proto = proto_from_dns(t->t[i].transport), .len = t->t[i].addrlen};
-		memcpy(&h.addr, &t->t[i].addr, t->t[i].addrlen);
-		snprintf(h.domain, sizeof(h.domain), "%s", t->t[i].domain);
-		stateless_send(j->p, &h, j->buf, j->len);
-		break;
+	struct hop hops[PROXY_MAX_TARGETS];
+	int n = 0;
+	for (size_t i = 0; status == 0 && i < t->n && n < PROXY_MAX_TARGETS; i++) {
+		struct hop *h = &hops[n++];
+		memset(h, 0, sizeof(*h));
+		h->proto = proto_from_dns(t->t[i].transport);
+		memcpy(&h->addr, &t->t[i].addr, t->t[i].addrlen);
+		h->len = t->t[i].addrlen;
+		snprintf(h->domain, sizeof(h->domain), "%s", t->t[i].domain);
 	}
+	struct proxy_ctx tmp = {.p = p, .sips = j->sips, .inbound_tls = j->inbound_tls};
+	if (n)
+		n = hops_order(p, &tmp, str_from_cstr(hops[0].domain), hops, n);
+	/* No transaction, no failover: the ACK goes where the INVITE went, a
+	 * connection already open and verified for the domain (the INVITE's
+	 * target answered on it); else the first target in policy order. */
+	int pick = -1;
+	for (int i = 0; i < n && pick < 0; i++)
+		if (hops[i].proto != TP_PROTO_UDP &&
+		    tp_conn_find(p->tp, hops[i].proto, (struct sockaddr *)&hops[i].addr,
+				 str_from_cstr(hops[i].domain)))
+			pick = i;
+	if (pick < 0 && n)
+		pick = 0;
+	if (pick >= 0)
+		stateless_send(p, &hops[pick], j->buf, j->len);
 	free(j);
 }
 
@@ -793,7 +850,8 @@ static void forward_ack(struct proxy *p, const struct sip_msg *m, const struct t
 	}
 	struct hop h = {0};
 	const struct sip_uri *resolve = NULL;
-	struct proxy_ctx tmp = {.p = p, .sips = m->ruri.scheme_id == SIP_SCHEME_SIPS};
+	struct proxy_ctx tmp = {.p = p, .sips = m->ruri.scheme_id == SIP_SCHEME_SIPS,
+				.inbound_tls = src->proto == TP_PROTO_TLS};
 	if (route) {
 		if (hops_for_uri(p, &tmp, &route->uri, &h, 1) != 1)
 			resolve = &route->uri;
@@ -821,6 +879,8 @@ static void forward_ack(struct proxy *p, const struct sip_msg *m, const struct t
 		 proto_via_name(resolve ? TP_PROTO_TLS : h.proto), host, branch);
 	struct sip_edit e = {.add_via = str_from_cstr(via), .decrement_max_forwards = true,
 			     .pop_route = popped};
+	char src_ip[64];
+	via_annotate(src, m, &e, src_ip, sizeof(src_ip));
 	int n = sip_msg_build(m, &e, p->out, sizeof(p->out));
 	if (n < 0)
 		return;
@@ -835,6 +895,7 @@ static void forward_ack(struct proxy *p, const struct sip_msg *m, const struct t
 	}
 	j->p = p;
 	j->sips = tmp.sips || resolve->scheme_id == SIP_SCHEME_SIPS;
+	j->inbound_tls = src->proto == TP_PROTO_TLS;
 	j->len = (size_t)n;
 	memcpy(j->buf, p->out, (size_t)n);
 	if (dns_resolve_uri(p->dns, resolve, stateless_resolved_cb, j, &j->q) < 0) {
@@ -963,10 +1024,31 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 		return;
 	}
 	/* §16.4: Route processing. */
-	const struct sip_addr *route = m->route;
 	bool has_flow = false;
 	unsigned fw = 0;
 	uint64_t fid = 0;
+	if (m->route && uri_is_us(p, &m->ruri) &&
+	    (sip_params_find(m->ruri.params, "lr", NULL) ||
+	     flow_token_parse(p, m->ruri.user, &fw, &fid))) {
+		/* The previous hop was a strict router: the Request-URI is our
+		 * Record-Route URI and the real one is the last Route value. */
+		has_flow = flow_token_parse(p, m->ruri.user, &fw, &fid);
+		const struct sip_addr *last = m->route;
+		while (last->next)
+			last = last->next;
+		struct sip_edit e = {.new_ruri = last->uri.raw, .pop_last_route = true};
+		int n = sip_msg_build(m, &e, p->strict_buf, sizeof(p->strict_buf));
+		if (!p->strict_msg)
+			p->strict_msg = malloc(sizeof(*p->strict_msg));
+		if (n < 0 || !p->strict_msg ||
+		    sip_msg_parse(p->strict_msg, p->strict_buf, (size_t)n, SIP_PARSE_STREAM, NULL) < 0 ||
+		    txn_server_replace_request(st, p->strict_buf, (size_t)n) < 0) {
+			reject(p, st, 500, NULL, NULL);
+			return;
+		}
+		m = p->strict_msg;
+	}
+	const struct sip_addr *route = m->route;
 	if (route && uri_is_us(p, &route->uri)) {
 		has_flow = flow_token_parse(p, route->uri.user, &fw, &fid);
 		route = route->next;
@@ -1129,10 +1211,15 @@ static void response_cb(struct txn_layer *l, struct txn_client *ct, int status,
 		char addr[64] = "-";
 		tp_addr_format((const struct sockaddr *)&b->hops[b->next_hop].addr, addr, sizeof(addr));
 		if (log_ratelimit_allow(&p->rl))
-			LOG_WARN("proxy.branch_failed", "status=%d hop=%s proto=%s domain=%s reason=\"%s\"",
-				 status, addr, tp_proto_name(b->hops[b->next_hop].proto),
+		{
+			/* A TLS refusal comes as key=value pairs already
+			 * (tls_peer_format); anything else is quoted. */
+			bool kv = why && !strncmp(why, "auth=", 5);
+			LOG_WARN("proxy.branch_failed", "status=%d hop=%s proto=%s domain=%s %s%s%s", status,
+				 addr, tp_proto_name(b->hops[b->next_hop].proto),
 				 b->hops[b->next_hop].domain[0] ? b->hops[b->next_hop].domain : "-",
-				 why ? why : "");
+				 kv ? "" : "reason=\"", why ? why : "", kv ? "" : "\"");
+		}
 		txn_client_set_user(ct, NULL);
 		b->ct = NULL;
 		if (status == 503)
@@ -1286,10 +1373,6 @@ int proxy_create(struct loop *loop, struct transport *tp, unsigned index, struct
 	p->loc = loc;
 	p->cfg = *cfg;
 	p->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(20, 1000);
-	if (RAND_bytes(p->flow_key, sizeof(p->flow_key)) != 1) {
-		free(p);
-		return -EIO;
-	}
 	struct txn_user u = {
 		.request_cb = request_cb,
 		.response_cb = response_cb,
@@ -1319,6 +1402,7 @@ void proxy_destroy(struct proxy *p)
 	if (!p)
 		return;
 	txn_layer_destroy(p->txn);
+	free(p->strict_msg);
 	while (p->jobs) {
 		struct stateless_job *j = p->jobs;
 		dns_query_cancel(j->q);

@@ -48,6 +48,9 @@ struct proxy_cfg {
 	bool auth_register; /* challenge REGISTER (401) */
 	bool auth_requests; /* challenge requests from our users' UAs (407) */
 	bool auth_check_uri; /* RFC 2617 §3.2.2.5: uri must name the Request-URI */
+	/* Key of the flow-token MAC: one per process, so a token made by one
+	 * worker verifies at every other (RFC 5626 §5.2). */
+	unsigned char flow_key[32];
 	/* Static next hops for domains (tests without DNS, or an operator's
 	 * override): "domain=ip:port/proto". Empty: numeric hosts only until
 	 * the RFC 3263 resolver is wired in. */

@@ -76,6 +76,44 @@ static void put_rest_of_addr_line(struct out *o, const struct sip_hdr *h, const 
 		put_cstr(o, "\r\n");
 }
 
+/* Writes a via-parm with received= and rport= set to ours (any of the
+ * peer's own removed), §18.2.1, RFC 3581 §4. */
+static void put_via_annotated(struct out *o, const struct sip_via *v, struct str received,
+			      uint16_t rport)
+{
+	put_str(o, v->protocol);
+	put_cstr(o, "/");
+	put_str(o, v->version);
+	put_cstr(o, "/");
+	put_str(o, v->transport);
+	put_cstr(o, " ");
+	put_str(o, v->host);
+	if (v->has_port) {
+		put_cstr(o, ":");
+		put_uint(o, v->port);
+	}
+	struct sip_param prm;
+	struct str cur = v->params;
+	while (sip_params_next(&cur, &prm)) {
+		if (str_case_eq_cstr(prm.name, "received") || str_case_eq_cstr(prm.name, "rport"))
+			continue;
+		put_cstr(o, ";");
+		put_str(o, prm.name);
+		if (prm.has_value) {
+			put_cstr(o, "=");
+			put_str(o, prm.value);
+		}
+	}
+	if (received.len) {
+		put_cstr(o, ";received=");
+		put_str(o, received);
+	}
+	if (rport) {
+		put_cstr(o, ";rport=");
+		put_uint(o, rport);
+	}
+}
+
 /* A header line that ended in a bare LF is written back ending in CRLF. */
 static void put_line_end_fix(struct out *o, const struct sip_hdr *h)
 {
@@ -101,6 +139,9 @@ int sip_msg_build(const struct sip_msg *m, const struct sip_edit *e, char *buf, 
 		put_cstr(&o, "\r\n");
 	}
 	bool via_done = false, rr_done = false, mf_done = false, route_done = false;
+	const struct sip_addr *last_route = NULL;
+	for (const struct sip_addr *a = m->route; a; a = a->next)
+		last_route = a;
 	const struct sip_hdr *first_via = m->hdr_first[SIP_HDR_VIA];
 	for (const struct sip_hdr *h = m->headers; h; h = h->next) {
 		if (h == first_via && !via_done) {
@@ -112,6 +153,17 @@ int sip_msg_build(const struct sip_msg *m, const struct sip_edit *e, char *buf, 
 			}
 			if (e->remove_top_via) {
 				put_rest_of_via_line(&o, h, m->via);
+				continue;
+			}
+			if (e->via_received.len || e->via_rport) {
+				put_str(&o, h->name);
+				put_cstr(&o, ": ");
+				put_via_annotated(&o, m->via, e->via_received, e->via_rport);
+				for (const struct sip_via *v = m->via->next; v && v->hdr == h; v = v->next) {
+					put_cstr(&o, ", ");
+					put_str(&o, v->raw);
+				}
+				put_cstr(&o, "\r\n");
 				continue;
 			}
 		}
@@ -139,6 +191,26 @@ int sip_msg_build(const struct sip_msg *m, const struct sip_edit *e, char *buf, 
 			if (e->pop_route && !route_done && m->route && m->route->hdr == h) {
 				route_done = true;
 				put_rest_of_addr_line(&o, h, m->route);
+				continue;
+			}
+			if (e->pop_last_route && last_route && last_route->hdr == h) {
+				/* This line without its last entry. */
+				bool any = false;
+				for (const struct sip_addr *a = m->route; a; a = a->next) {
+					if (a->hdr != h || a == last_route)
+						continue;
+					if (route_done && a == m->route)
+						continue; /* popped from the top as well */
+					put_cstr(&o, any ? ", " : "");
+					if (!any) {
+						put_str(&o, h->name);
+						put_cstr(&o, ": ");
+					}
+					put_str(&o, a->raw);
+					any = true;
+				}
+				if (any)
+					put_cstr(&o, "\r\n");
 				continue;
 			}
 			break;

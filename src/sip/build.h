@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/str.h"
 #include "sip/msg.h"
@@ -18,6 +19,14 @@ struct sip_edit {
 	bool pop_route;             /* remove the first Route entry (§16.4, §16.6 step 6) */
 	struct str add_record_route; /* a Record-Route value to put on top, e.g. "<sips:h;lr>" */
 	struct str extra_headers;   /* whole lines ("Name: value\r\n"), appended */
+	/* §18.2.1 / RFC 3581 §4: annotate the received top Via with the
+	 * source address (received=) and, when it asked, the source port
+	 * (rport=). Empty / 0: leave it. */
+	struct str via_received;
+	uint16_t via_rport;
+	/* §16.4 strict routing: remove the last Route entry (its value went
+	 * into the Request-URI through new_ruri). */
+	bool pop_last_route;
 };
 
 /* Writes `m` with `e` applied into `out` (capacity `cap`). Content-Length

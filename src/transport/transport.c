@@ -68,7 +68,7 @@ struct tp_conn {
 	struct loop_deferred free_node;
 	const struct tls_identity_set *ids; /* TLS: the peer's set, owned by the SSL */
 	char sni[TLS_IDENTITY_MAX_NAME + 1];
-	char failure[256];
+	char failure[768];
 };
 
 struct ip_count {
@@ -693,8 +693,10 @@ static void conn_handshake(struct tp_conn *c)
 	char addr[64];
 	tp_addr_format((struct sockaddr *)&c->remote, addr, sizeof(addr));
 	if (log_ratelimit_allow(&tp->rl))
-		LOG_WARN("tls.handshake_failed", "conn=%llu dir=%s peer=%s reason=\"%s\"",
-			 (unsigned long long)c->id, c->inbound ? "in" : "out", addr, c->failure);
+		LOG_WARN("tls.handshake_failed", "conn=%llu dir=%s peer=%s %s%s%s",
+			 (unsigned long long)c->id, c->inbound ? "in" : "out", addr,
+			 p && p->auth == TLS_PEER_REFUSED ? "" : "reason=\"", c->failure,
+			 p && p->auth == TLS_PEER_REFUSED ? "" : "\"");
 	if (!c->inbound && tp->h.conn_ready_cb)
 		tp->h.conn_ready_cb(tp, c, false, tp->h.arg);
 	conn_close_now(c, "handshake failed");

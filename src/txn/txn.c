@@ -394,6 +394,18 @@ int txn_server_reply(struct txn_server *st, int status, const char *reason, stru
 }
 
 const struct tp_source *txn_server_source(const struct txn_server *st) { return &st->src; }
+
+int txn_server_replace_request(struct txn_server *st, const char *buf, size_t len)
+{
+	char *copy = malloc(len);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, buf, len);
+	free(st->req);
+	st->req = copy;
+	st->req_len = len;
+	return 0;
+}
 bool txn_server_is_invite(const struct txn_server *st) { return st->invite; }
 int txn_server_final_status(const struct txn_server *st) { return st->final_status; }
 void txn_server_set_user(struct txn_server *st, void *user) { st->user = user; }

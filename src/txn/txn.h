@@ -122,6 +122,9 @@ int txn_server_reply(struct txn_server *st, int status, const char *reason,
 /* The request, parsed again into the layer's scratch message. */
 const struct sip_msg *txn_server_request(struct txn_server *st);
 const struct tp_source *txn_server_source(const struct txn_server *st);
+/* Replace the stored request (the proxy rewrote it, §16.4 strict routing);
+ * later txn_server_request calls parse the new bytes. Returns 0 or -ENOMEM. */
+int txn_server_replace_request(struct txn_server *st, const char *buf, size_t len);
 bool txn_server_is_invite(const struct txn_server *st);
 int txn_server_final_status(const struct txn_server *st); /* 0 until a final response */
 void txn_server_set_user(struct txn_server *st, void *user);

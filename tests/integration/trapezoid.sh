@@ -49,6 +49,25 @@ check "T2: P1 Record-Routed with a sips: URI of example.com" \
   grep -Eq 'Record-Route: <sips:[^>]*@example.com;lr>' "$TEST_TMP/bob.out"
 check "T2: the BYE followed the route set (both proxies' Route entries)" \
   grep -Eq '  Route: <sips:[^>]*@example\.com;lr>' "$TEST_TMP/alice.out"
+# The callee hangs up: the BYE goes bob -> P2 -> P1 -> alice along the
+# route set. The flow token in P2's Record-Route was made by the worker
+# that handled the INVITE (P1's connection) and is checked by the worker
+# holding bob's flow; with two workers these differ about half the time, so
+# four calls, each on a new P1 connection, all have to work.
+"$SIPSCTL" call --answer --as sips:bob@example.net --proxy "$P2_IP:5061" --ca "$PKI/ca.pem" \
+  --calls 4 --hangup 0 --wait 30 >"$TEST_TMP/bob2.out" 2>&1 &
+BOB2=$!
+PIDS+=("$BOB2")
+wait_log "$TEST_TMP/bob2.out" '200 OK \(1 REGISTER\)' || true
+hung=0
+for i in 1 2 3 4; do
+  stop_pid "$PID_p1"; start_sipsd p1 "$TEST_TMP/p1.conf"
+  "$SIPSCTL" call --as sips:alice@example.com --proxy "$P1_IP:5061" --ca "$PKI/ca.pem" \
+    --to sips:bob@example.net --hold 5 >"$TEST_TMP/alice-h$i.out" 2>&1 &&
+    grep -q 'BYE from the callee answered 200' "$TEST_TMP/alice-h$i.out" && hung=$((hung + 1))
+done
+check "callee hangs up: 4 of 4 BYEs from bob reached alice (flow tokens verify at every worker)" [ "$hung" = 4 ]
+check "callee hangs up: bob's BYEs were answered 200" [ "$(grep -c 'hung up, BYE answered 200' "$TEST_TMP/bob2.out")" = 4 ]
 stop_pid "$PID_p1"; stop_pid "$PID_p2"
 if [ "$FAILED" -ne 0 ]; then
   echo "== alice"; cat "$TEST_TMP/alice.out"; echo "== bob"; cat "$TEST_TMP/bob.out"

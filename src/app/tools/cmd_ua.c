@@ -194,7 +194,59 @@ static const char sdp_fmt[] = "v=0\r\no=sipsctl 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4
 
 /* Callee: register, then answer up to `calls` INVITEs on the flow until each
  * is hung up, sending CRLF keep-alives (RFC 5626 §4.4.1). */
-static int ua_answer(struct ua *u, unsigned calls, int wait_ms)
+/* The dialog a callee keeps from the INVITE it answered (§12.1.1): the
+ * route set is the Record-Route in order, the remote target the Contact. */
+struct ua_dialog {
+	char route[2048];
+	char target[512];
+	char from[600]; /* the caller's From, our To */
+	char to[600];   /* the caller's To, our From (with our tag) */
+	char callid[256];
+};
+
+static struct ua_dialog callee_dialog;
+
+static void dialog_from_invite(const struct sip_msg *m, const char *totag)
+{
+	struct ua_dialog *d = &callee_dialog;
+	size_t off = 0;
+	d->route[0] = '\0';
+	for (const struct sip_addr *a = m->record_route; a && off < sizeof(d->route); a = a->next)
+		off += (size_t)snprintf(d->route + off, sizeof(d->route) - off, "Route: <%.*s>\r\n",
+					(int)a->uri.raw.len, a->uri.raw.s);
+	snprintf(d->target, sizeof(d->target), "%.*s", m->contact ? (int)m->contact->uri.raw.len : 0,
+		 m->contact ? m->contact->uri.raw.s : "");
+	snprintf(d->from, sizeof(d->from), "%.*s", (int)m->from->raw.len, m->from->raw.s);
+	snprintf(d->to, sizeof(d->to), "%.*s;tag=%s", (int)m->to->raw.len, m->to->raw.s, totag);
+	snprintf(d->callid, sizeof(d->callid), "%.*s", (int)m->call_id.len, m->call_id.s);
+}
+
+/* Callee hangs up: BYE along the dialog's route set, wait for its 200. */
+static int ua_hangup(struct ua *u, const char *totag, int after_ms)
+{
+	(void)totag;
+	struct ua_dialog *d = &callee_dialog;
+	if (!d->target[0])
+		return -EINVAL;
+	struct timespec ts = {after_ms / 1000, (long)(after_ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+	char branch[48], req[8192];
+	snprintf(branch, sizeof(branch), "z9hG4bK");
+	random_hex(branch + 7, 16);
+	int n = snprintf(req, sizeof(req),
+			 "BYE %s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=%s;rport\r\n%s"
+			 "Max-Forwards: 70\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\n"
+			 "CSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n",
+			 d->target, proto_name(u->proto), u->local, branch, d->route, d->to, d->from,
+			 d->callid);
+	if (n < 0 || (size_t)n >= sizeof(req) || ua_send(u, req, (size_t)n) < 0)
+		return -EPIPE;
+	int st = ua_final(u, branch);
+	printf("result: hung up, BYE answered %d\n", st);
+	return st == 200 ? 0 : -EPROTO;
+}
+
+static int ua_answer(struct ua *u, unsigned calls, int wait_ms, int hangup_ms)
 {
 	char totag[17];
 	random_hex(totag, 8);
@@ -223,6 +275,7 @@ static int ua_answer(struct ua *u, unsigned calls, int wait_ms)
 		switch (m->method_id) {
 		case SIP_METHOD_INVITE: {
 			char extra[1024];
+			dialog_from_invite(m, totag);
 			ua_respond(u, 180, totag, NULL);
 			char sdp[256];
 			int sl = snprintf(sdp, sizeof(sdp), sdp_fmt, ip, ip);
@@ -245,6 +298,8 @@ static int ua_answer(struct ua *u, unsigned calls, int wait_ms)
 			break;
 		}
 		case SIP_METHOD_ACK:
+			if (hangup_ms >= 0 && ua_hangup(u, totag, hangup_ms) == 0)
+				done++;
 			break;
 		case SIP_METHOD_BYE:
 			ua_respond(u, 200, totag, NULL);
@@ -352,8 +407,23 @@ static int ua_call(struct ua *u, const char *target, int hold_ms)
 		     remote_target, proto_name(u->proto), u->local, b2, route, u->from_text, tag, to,
 		     callid);
 	ua_send(u, req, (size_t)n);
-	struct timespec ts = {hold_ms / 1000, (long)(hold_ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
+	/* Hold the call; the callee may hang up first (a BYE along the route
+	 * set towards us): answer it and stop. */
+	for (int waited = 0; waited < hold_ms;) {
+		int step = hold_ms - waited < 200 ? hold_ms - waited : 200;
+		int rc = ua_wait(u, step);
+		if (rc < 0)
+			break;
+		if (rc == 0) {
+			waited += step;
+			continue;
+		}
+		if (u->msg->is_request && u->msg->method_id == SIP_METHOD_BYE) {
+			ua_respond(u, 200, "", NULL);
+			printf("result: call completed (INVITE 200, ACK, BYE from the callee answered 200)\n");
+			return SIPSCTL_OK;
+		}
+	}
 	random_hex(b2 + 7, 16);
 	n = snprintf(req, sizeof(req),
 		     "BYE %s SIP/2.0\r\nVia: SIP/2.0/%s %s;branch=%s;rport\r\n%s"
@@ -382,7 +452,7 @@ static void usage(FILE *out, const char *cmd)
 		fprintf(out, "usage: sipsctl call --as AOR --proxy HOST:PORT [--ca FILE] --to URI [--hold S]\n"
 			     "                    [--from URI]\n"
 			     "       sipsctl call --answer --as AOR --proxy HOST:PORT [--ca FILE] [--calls N]\n"
-			     "                    [--wait S]\n"
+			     "                    [--wait S] [--hangup S]\n"
 			     "  Caller: INVITE, ACK, hold, BYE along the route set. Callee (--answer):\n"
 			     "  registers, keeps the flow open, answers calls on it.\n");
 }
@@ -396,12 +466,14 @@ static int run(int argc, char **argv, bool is_call)
 		{"to", required_argument, NULL, 'o'},	     {"hold", required_argument, NULL, 'H'},
 		{"answer", no_argument, NULL, 'A'},	     {"calls", required_argument, NULL, 'n'},
 		{"wait", required_argument, NULL, 'w'},	     {"register", no_argument, NULL, 'R'},
-		{"from", required_argument, NULL, 'f'},	     {"help", no_argument, NULL, 'h'},
+		{"from", required_argument, NULL, 'f'},	     {"hangup", required_argument, NULL, 'U'},
+		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *as = NULL, *proxy = NULL, *ca = NULL, *transport = NULL, *to = NULL, *from = NULL;
 	uint64_t expires = 600, timeout = 10, hold = 1, calls = 1, wait = 30;
 	bool answer = false, do_register = !is_call;
+	int hangup = -1; /* callee: hang up this many ms after the ACK */
 	int opt;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -413,6 +485,15 @@ static int run(int argc, char **argv, bool is_call)
 		case 'T': transport = optarg; break;
 		case 'o': to = optarg; break;
 		case 'f': from = optarg; break;
+		case 'U': {
+			uint64_t v;
+			if (str_to_u64(str_from_cstr(optarg), 3600, &v) < 0) {
+				fprintf(stderr, "sipsctl %s: bad number '%s'\n", argv[0], optarg);
+				return SIPSCTL_USAGE;
+			}
+			hangup = (int)v * 1000;
+			break;
+		}
 		case 'A': answer = true; do_register = true; break;
 		case 'R': do_register = true; break;
 		case 'e': bad = str_to_u64(str_from_cstr(optarg), 86400, &expires); break;
@@ -502,7 +583,7 @@ static int run(int argc, char **argv, bool is_call)
 		snprintf(u->from_text, sizeof(u->from_text), "%s", from);
 	else
 		snprintf(u->from_text, sizeof(u->from_text), "%s", u->aor_text);
-	status = answer ? ua_answer(u, (unsigned)calls, (int)wait * 1000)
+	status = answer ? ua_answer(u, (unsigned)calls, (int)wait * 1000, hangup)
 			: ua_call(u, to, (int)hold * 1000);
 close:
 	ua_conn_close(&u->conn);
