@@ -101,6 +101,11 @@ check "483 at Max-Forwards 0" \
 check "482 on a loop" \
   sipp_run uac7 -sf "$TEST_TMP/uac_482.xml" -inf "$TEST_TMP/loop.csv" -s x -i "$B" -p 5083 "$P:5060"
 
+# 8. A request from a strict router (RFC 3261 §16.4): our Record-Route URI as
+# Request-URI, the real one as the last Route value.
+check "strict routing: the last Route value becomes the Request-URI" \
+  python3 "$SIPSD_SRC/tests/integration/lib/sipraw.py" strict-route "$P" 5060 example.com 127.0.35.9 5099
+
 stop_pid "$PID_p"
 check "sipsd stopped cleanly" grep -q 'event=stopped' "$TEST_TMP/p.log"
 if [ "$FAILED" -ne 0 ]; then

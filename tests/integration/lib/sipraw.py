@@ -222,6 +222,50 @@ def cmd_no_reader(a):
     return 0 if closed and answered else 1
 
 
+def cmd_strict_route(a):
+    """RFC 3261 §16.4: a request from a strict router carries our Record-Route
+    URI as Request-URI and the real one as the last Route value. Send
+    OPTIONS sip:DOMAIN;lr with Route: <sip:ME>; expect it to arrive at ME
+    with Request-URI sip:ME and without that Route."""
+    me = (a.listen_host, a.listen_port)
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(me)
+    target = f"sip:{me[0]}:{me[1]}"
+    msg = (
+        f"OPTIONS sip:{a.domain};lr SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {me[0]}:{me[1]};branch=z9hG4bKstrict1;rport\r\n"
+        f"Route: <{target}>\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:probe@{a.domain}>;tag=s1\r\n"
+        f"To: <sip:probe@{a.domain}>\r\n"
+        "Call-ID: strict-route-1\r\n"
+        "CSeq: 1 OPTIONS\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+    rx.sendto(msg, (a.host, a.port))
+    rx.settimeout(3)
+    got = None
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        try:
+            data = rx.recv(65535)
+        except socket.timeout:
+            break
+        if data.startswith(b"OPTIONS "):
+            got = data
+            break
+    rx.close()
+    ok = False
+    if got:
+        first = got.split(b"\r\n", 1)[0].decode()
+        has_route = b"\r\nRoute:" in got
+        ok = first == f"OPTIONS {target} SIP/2.0" and not has_route
+        print(f"strict-route: forwarded as '{first}', Route left: {has_route}")
+    else:
+        print("strict-route: nothing forwarded")
+    return 0 if ok else 1
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -245,8 +289,11 @@ def main():
     x = sub.add_parser("no-reader")
     x.add_argument("host"); x.add_argument("port", type=int)
     x.add_argument("--count", type=int, default=400000); x.add_argument("--seconds", type=float, default=20)
+    x = sub.add_parser("strict-route")
+    x.add_argument("host"); x.add_argument("port", type=int); x.add_argument("domain")
+    x.add_argument("listen_host"); x.add_argument("listen_port", type=int)
     a = p.parse_args()
-    return {"per-ip-limit": cmd_per_ip_limit, "stalled-handshake": cmd_stalled_handshake,
+    return {"strict-route": cmd_strict_route, "per-ip-limit": cmd_per_ip_limit, "stalled-handshake": cmd_stalled_handshake,
             "crlf-ping": cmd_crlf_ping, "max-conns": cmd_max_conns,
             "max-handshakes": cmd_max_handshakes, "idle": cmd_idle, "oversize": cmd_oversize,
             "no-reader": cmd_no_reader}[a.cmd](a)
