@@ -7,9 +7,12 @@ bool str_case_eq(struct str a, struct str b)
 {
 	if (a.len != b.len)
 		return false;
-	for (size_t i = 0; i < a.len; i++)
-		if (ascii_lower(a.s[i]) != ascii_lower(b.s[i]))
+	for (size_t i = 0; i < a.len; i++) {
+		char x = a.s[i], y = b.s[i];
+		/* Equal bytes need no folding; only letters fold. */
+		if (x != y && ascii_lower(x) != ascii_lower(y))
 			return false;
+	}
 	return true;
 }
 

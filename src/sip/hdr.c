@@ -59,6 +59,7 @@ static unsigned char hdr_bucket[26][HDR_NAME_COUNT];
 static unsigned char hdr_bucket_len[26];
 static enum sip_hdr_id hdr_compact[26];
 static size_t hdr_full_len[HDR_NAME_COUNT];
+static char hdr_lower[HDR_NAME_COUNT][24];
 static pthread_once_t hdr_once = PTHREAD_ONCE_INIT;
 
 static void hdr_table_init(void)
@@ -67,6 +68,8 @@ static void hdr_table_init(void)
 		int b = ascii_lower(hdr_names[i].full[0]) - 'a';
 		hdr_bucket[b][hdr_bucket_len[b]++] = (unsigned char)i;
 		hdr_full_len[i] = strlen(hdr_names[i].full);
+		for (size_t j = 0; j < hdr_full_len[i] && j + 1 < sizeof(hdr_lower[i]); j++)
+			hdr_lower[i][j] = (char)(hdr_names[i].full[j] | 0x20);
 		if (hdr_names[i].compact)
 			hdr_compact[hdr_names[i].compact - 'a'] = hdr_names[i].id;
 	}
@@ -82,7 +85,15 @@ enum sip_hdr_id sip_hdr_id_from_name(struct str name)
 		return hdr_compact[b];
 	for (unsigned k = 0; k < hdr_bucket_len[b]; k++) {
 		unsigned i = hdr_bucket[b][k];
-		if (hdr_full_len[i] == name.len && str_case_eq(name, str_make(hdr_names[i].full, name.len)))
+		if (hdr_full_len[i] != name.len)
+			continue;
+		/* The known names hold only letters and '-': OR 0x20 folds case
+		 * exactly for them, and a token byte cannot fake a match. */
+		const char *known = hdr_lower[i];
+		size_t j = 0;
+		while (j < name.len && (char)(name.s[j] | 0x20) == known[j])
+			j++;
+		if (j == name.len)
 			return hdr_names[i].id;
 	}
 	return SIP_HDR_OTHER;

@@ -387,14 +387,13 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, enum sip_parse
 		h->line = str_make(buf + hs, le + 1 - hs);
 		struct str value = str_trim_lws(str_make(buf + i, content_end(buf, le) - i));
 		h->value = value;
-		for (size_t k = 0; k < value.len; k++) {
-			unsigned char c = (unsigned char)value.s[k];
-			/* NUL and other controls only inside quoted strings of
-			 * a few headers are legal; bare CR or LF are folds. */
-			if (c == 0 && h->id != SIP_HDR_TO && h->id != SIP_HDR_FROM &&
-			    h->id != SIP_HDR_CONTACT && h->id != SIP_HDR_OTHER)
-				return perr(err, (size_t)(value.s - buf) + k, "NUL in header value",
-					    -EBADMSG);
+		/* A NUL is legal only in quoted strings of a few headers
+		 * (RFC 4475 §3.1.1.2); bare CR or LF are folds. */
+		if (h->id != SIP_HDR_TO && h->id != SIP_HDR_FROM && h->id != SIP_HDR_CONTACT &&
+		    h->id != SIP_HDR_OTHER && value.len) {
+			const char *nul = memchr(value.s, 0, value.len);
+			if (nul)
+				return perr(err, (size_t)(nul - buf), "NUL in header value", -EBADMSG);
 		}
 		if (m->hdr_last)
 			m->hdr_last->next = h;
