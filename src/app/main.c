@@ -152,6 +152,7 @@ static int worker_setup(struct server *srv, struct server_worker *w)
 			   &w->tp);
 	if (rc < 0)
 		return rc;
+	tp_set_worker(w->tp, w->index);
 	for (unsigned i = 0; i < cfg->nlisteners; i++) {
 		const struct cfg_listener *l = &cfg->listeners[i];
 		struct sockaddr_storage ss;

@@ -774,6 +774,14 @@ static void stateless_send(struct proxy *p, const struct hop *h, const char *buf
 		tp_conn_send(c, buf, len);
 		return;
 	}
+	unsigned ow;
+	uint64_t oid;
+	if (h->proto == TP_PROTO_TLS &&
+	    tp_conn_find_shared(p->tp, h->proto, (const struct sockaddr *)&h->addr,
+				str_from_cstr(h->domain), &ow, &oid) == 0) {
+		txn_layer_send_flow(p->txn, ow, oid, buf, len);
+		return;
+	}
 	struct tls_ctx *tls = p->cfg.ndomains ? p->cfg.domains[0].client_tls : NULL;
 	if (tp_connect(p->tp, h->proto, (const struct sockaddr *)&h->addr, h->len, tls,
 		       str_from_cstr(h->domain), &c) == 0) {
@@ -824,8 +832,11 @@ static void stateless_resolved_cb(int status, const struct dns_targets *t, void 
 	int pick = -1;
 	for (int i = 0; i < n && pick < 0; i++)
 		if (hops[i].proto != TP_PROTO_UDP &&
-		    tp_conn_find(p->tp, hops[i].proto, (struct sockaddr *)&hops[i].addr,
-				 str_from_cstr(hops[i].domain)))
+		    (tp_conn_find(p->tp, hops[i].proto, (struct sockaddr *)&hops[i].addr,
+				  str_from_cstr(hops[i].domain)) ||
+		     tp_conn_find_shared(p->tp, hops[i].proto, (struct sockaddr *)&hops[i].addr,
+					 str_from_cstr(hops[i].domain), &(unsigned){0},
+					 &(uint64_t){0}) == 0))
 			pick = i;
 	if (pick < 0 && n)
 		pick = 0;

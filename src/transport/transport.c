@@ -54,6 +54,7 @@ struct tp_conn {
 	bool want_write;
 	bool close_after_flush;
 	bool alias; /* RFC 5923: reusable for requests to the peer */
+	bool shared; /* listed in the group for other workers */
 	struct sockaddr_storage alias_addr; /* ... at its Via sent-by address */
 	struct sockaddr_storage remote;
 	socklen_t remote_len;
@@ -79,16 +80,35 @@ struct ip_count {
 
 /* Counts shared by the transports of all workers: limits are per process,
  * while SO_REUSEPORT spreads connections over the workers. */
+/* A connection other workers may send on: an authenticated TLS
+ * connection we opened, or an inbound one whose peer asked for reuse
+ * (RFC 5923 alias). The identities are copied: the owner's SSL is not
+ * read from other threads. */
+struct shared_conn {
+	struct shared_conn *next;
+	enum tp_proto proto;
+	struct sockaddr_storage addr; /* the address it is filed under */
+	unsigned worker;
+	uint64_t conn_id;
+	struct tls_identity_set ids;
+};
+
 struct tp_group {
-	pthread_mutex_t lock; /* guards ipbuckets (taken on accept and close only) */
+	pthread_mutex_t lock; /* guards ipbuckets and shared (accept, close, share) */
 	struct ip_count *ipbuckets[TP_HASH_BUCKETS];
+	struct shared_conn *shared;
+	unsigned nshared;
 	atomic_uint conns;
 	atomic_uint handshakes;
 };
 
+/* Shared connections kept at most (a bound like every other). */
+#define TP_MAX_SHARED 4096
+
 struct transport {
 	struct tp_group *group;
 	bool owns_group;
+	unsigned worker; /* index recorded with shared connections */
 	struct loop *loop;
 	struct tp_limits limits;
 	struct tp_handler h;
@@ -293,6 +313,11 @@ void tp_group_destroy(struct tp_group *g)
 {
 	if (!g)
 		return;
+	while (g->shared) {
+		struct shared_conn *e = g->shared;
+		g->shared = e->next;
+		free(e);
+	}
 	for (unsigned b = 0; b < TP_HASH_BUCKETS; b++) {
 		struct ip_count *n = g->ipbuckets[b];
 		while (n) {
@@ -303,6 +328,78 @@ void tp_group_destroy(struct tp_group *g)
 	}
 	pthread_mutex_destroy(&g->lock);
 	free(g);
+}
+
+static void group_share(struct tp_conn *c)
+{
+	struct tp_group *g = c->tp->group;
+	if (c->shared || !c->authenticated || !c->ids)
+		return;
+	struct shared_conn *e = calloc(1, sizeof(*e));
+	if (!e)
+		return;
+	e->proto = c->proto;
+	memcpy(&e->addr, c->alias ? &c->alias_addr : &c->remote,
+	       c->alias ? sizeof(c->alias_addr) : c->remote_len);
+	e->worker = c->tp->worker;
+	e->conn_id = c->id;
+	memcpy(&e->ids, c->ids, sizeof(e->ids));
+	pthread_mutex_lock(&g->lock);
+	if (g->nshared < TP_MAX_SHARED) {
+		e->next = g->shared;
+		g->shared = e;
+		g->nshared++;
+		c->shared = true;
+		e = NULL;
+	}
+	pthread_mutex_unlock(&g->lock);
+	free(e);
+}
+
+static void group_unshare(struct tp_conn *c)
+{
+	struct tp_group *g = c->tp->group;
+	if (!c->shared)
+		return;
+	pthread_mutex_lock(&g->lock);
+	for (struct shared_conn **pp = &g->shared; *pp; pp = &(*pp)->next) {
+		if ((*pp)->conn_id == c->id && (*pp)->worker == c->tp->worker) {
+			struct shared_conn *dead = *pp;
+			*pp = dead->next;
+			g->nshared--;
+			free(dead);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g->lock);
+	c->shared = false;
+}
+
+int tp_conn_find_shared(struct transport *tp, enum tp_proto proto, const struct sockaddr *dst,
+			struct str domain, unsigned *worker, uint64_t *conn_id)
+{
+	struct tp_group *g = tp->group;
+	int rc = -ENOENT;
+	pthread_mutex_lock(&g->lock);
+	for (struct shared_conn *e = g->shared; e; e = e->next) {
+		if (e->proto != proto || e->worker == tp->worker ||
+		    !addr_equal((const struct sockaddr *)&e->addr, dst, true))
+			continue;
+		/* Spec rule 17: only for a domain the connection proved. */
+		if (domain.len && !tls_identity_match(&e->ids, domain))
+			continue;
+		*worker = e->worker;
+		*conn_id = e->conn_id;
+		rc = 0;
+		break;
+	}
+	pthread_mutex_unlock(&g->lock);
+	return rc;
+}
+
+void tp_set_worker(struct transport *tp, unsigned worker)
+{
+	tp->worker = worker;
 }
 
 static void handshake_begin(struct transport *tp)
@@ -547,6 +644,7 @@ static void conn_close_now(struct tp_conn *c, const char *reason)
 	if (was_handshaking)
 		handshake_end(tp);
 	loop_timer_cancel(&c->timer);
+	group_unshare(c);
 	loop_fd_remove(tp->loop, c->fd);
 	close(c->fd);
 	c->fd = -1;
@@ -660,6 +758,8 @@ static void conn_handshake(struct tp_conn *c)
 		conn_identify(c);
 		conn_log_tls(c);
 		conn_arm_idle(c);
+		if (!c->inbound && c->proto == TP_PROTO_TLS)
+			group_share(c); /* other workers may send on it too */
 		if (!c->inbound && tp->h.conn_ready_cb)
 			tp->h.conn_ready_cb(tp, c, true, tp->h.arg);
 		if (c->state != CONN_OPEN)
@@ -1164,8 +1264,10 @@ void tp_conn_set_alias(struct tp_conn *c, const struct sockaddr *sent_by, sockle
 	/* Re-file the connection under the alias address. */
 	conn_addr_unlink(c);
 	memcpy(&c->alias_addr, sent_by, len);
+	group_unshare(c);
 	c->alias = true;
 	conn_hash_insert(c->tp, c);
+	group_share(c);
 }
 bool tp_conn_alias(const struct tp_conn *c) { return c->alias; }
 uint64_t tp_conn_id(const struct tp_conn *c) { return c->id; }

@@ -132,6 +132,17 @@ int tp_connect(struct transport *tp, enum tp_proto proto, const struct sockaddr 
 struct tp_conn *tp_conn_find(struct transport *tp, enum tp_proto proto, const struct sockaddr *dst,
 			     struct str domain);
 
+/* Record the worker index this transport belongs to (shared connections
+ * are listed with it). */
+void tp_set_worker(struct transport *tp, unsigned worker);
+
+/* A connection of ANOTHER worker usable to reach (`proto`, `dst`) for
+ * `domain` under the same rule as tp_conn_find (verified identity holds
+ * the domain): its owner and id, to send through the owner's queue.
+ * Returns 0 or -ENOENT. */
+int tp_conn_find_shared(struct transport *tp, enum tp_proto proto, const struct sockaddr *dst,
+			struct str domain, unsigned *worker, uint64_t *conn_id);
+
 /* The open connection with id `id` (a flow, RFC 5626), or NULL. No
  * reference is taken. */
 struct tp_conn *tp_conn_by_id(struct transport *tp, uint64_t id);

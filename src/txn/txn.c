@@ -685,12 +685,22 @@ static int client_start(struct txn_layer *l, const struct txn_target *t, const c
 
 	int rc = 0;
 	if (t->proto != TP_PROTO_UDP && !t->flow_conn_id) {
+		/* (a connection found with another worker sets flow_conn_id) */
 		struct tp_conn *c = t->conn;
 		if (!c)
 			c = tp_conn_find(l->tp, t->proto, (const struct sockaddr *)&t->addr,
 					 str_from_cstr(t->domain));
+		unsigned ow;
+		uint64_t oid;
 		if (c) {
 			tp_conn_ref(c);
+		} else if (t->proto == TP_PROTO_TLS &&
+			   tp_conn_find_shared(l->tp, t->proto, (const struct sockaddr *)&t->addr,
+					       str_from_cstr(t->domain), &ow, &oid) == 0) {
+			/* Another worker holds a verified connection: send
+			 * through it (responses come back by branch). */
+			ct->target.flow_worker = ow;
+			ct->target.flow_conn_id = oid;
 		} else {
 			rc = tp_connect(l->tp, t->proto, (const struct sockaddr *)&t->addr, t->addr_len,
 					t->tls, str_from_cstr(t->domain), &c);

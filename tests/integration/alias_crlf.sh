@@ -31,7 +31,8 @@ DNS_ADDR=$DNSMASQ_ADDR
 trapezoid_conf "$TEST_TMP/p1.conf" example.com "$PKI/p1-com.pem" "$PKI/p1-com.key" "$P1_IP"
 trapezoid_conf "$TEST_TMP/p2.conf" example.net "$PKI/good.pem" "$PKI/good.key" "$P2_IP" \
   "[listen tcp $P2_IP:5060]"
-sed -i 's/^workers = 2$/workers = 1/' "$TEST_TMP/p2.conf"
+# P2 runs two workers: the aliased connection belongs to one of them and
+# must be used by both (shared connections, src/transport).
 start_sipsd p1 "$TEST_TMP/p1.conf"
 start_sipsd p2 "$TEST_TMP/p2.conf"
 
