@@ -38,6 +38,7 @@ struct server {
 	unsigned char flow_key[32]; /* one per process: tokens verify at every worker */
 	struct digest_ctx *digest;
 	struct credentials *users;
+	struct tls_ticket_keys *ticket_keys; /* one ring: tickets resume at every worker */
 	struct tp_group *group;
 	struct worker_pool *pool;
 	struct server_worker *workers;
@@ -172,8 +173,17 @@ static int worker_setup(struct server *srv, struct server_worker *w)
 					d = &cfg->domains[j];
 			struct tls_ctx_cfg tc;
 			tls_cfg_for_domain(cfg, d, &tc);
+			tc.domain = d->name;
 			tc.require_client_cert = l->require_client_cert;
+			tc.ticket_keys = srv->ticket_keys;
 			rc = tls_ctx_create(&tc, TLS_SIDE_SERVER, &ctx);
+			/* Every other domain too, chosen by SNI (spec rule 10). */
+			for (unsigned j = 0; rc == 0 && j < cfg->ndomains; j++) {
+				const struct cfg_domain *o = &cfg->domains[j];
+				if (o != d)
+					rc = tls_ctx_add_domain(ctx, o->cert, o->key[0] ? o->key : NULL,
+								o->chain[0] ? o->chain : NULL);
+			}
 			if (rc < 0) {
 				LOG_ERROR("cfg.tls", "line=%d domain=%s reason=\"%s\"", d->line, d->name,
 					  strerror(-rc));
@@ -230,6 +240,7 @@ static void server_teardown(struct server *srv)
 	tp_group_destroy(srv->group);
 	location_destroy(srv->loc);
 	digest_ctx_destroy(srv->digest);
+	tls_ticket_keys_destroy(srv->ticket_keys);
 	credentials_free(srv->users);
 	free(srv->layers);
 	free(srv->workers);
@@ -307,6 +318,10 @@ int main(int argc, char **argv)
 		}
 		LOG_INFO("auth", "credentials=%s users=%zu", srv.cfg.credentials,
 			 credentials_count(srv.users));
+	}
+	if (tls_ticket_keys_create(0, &srv.ticket_keys) < 0) {
+		fprintf(stderr, "sipsd: cannot make TLS ticket keys\n");
+		return 1;
 	}
 	if (RAND_bytes(srv.flow_key, sizeof(srv.flow_key)) != 1) {
 		fprintf(stderr, "sipsd: no random bytes for the flow-token key\n");

@@ -1113,6 +1113,13 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 		ctx->rr_domain = dom >= 0 ? dom : 0;
 		if (dom < 0 && m->from)
 			is_our_domain(p, m->from->uri.host, &ctx->rr_domain);
+		/* Over TLS, the domain whose certificate the previous hop
+		 * authenticated (chosen by its SNI) names us. */
+		const struct tls_peer *tp_peer =
+			src->conn && src->proto == TP_PROTO_TLS ? tp_conn_tls_peer(src->conn) : NULL;
+		if (tp_peer && tp_peer->served_domain_len)
+			is_our_domain(p, str_make(tp_peer->served_domain, tp_peer->served_domain_len),
+				      &ctx->rr_domain);
 	}
 
 	if (has_flow && !route && !(fw == p->index && src->conn && tp_conn_id(src->conn) == fid)) {

@@ -16,6 +16,7 @@ static const struct sipsctl_command commands[] = {
 	{"options", sipsctl_cmd_options, "send OPTIONS over UDP, TCP or TLS and print the answer"},
 	{"register", sipsctl_cmd_register, "register an AOR at its proxy (a UA without a certificate)"},
 	{"call", sipsctl_cmd_call, "place a call, or with --answer take calls on a registration flow"},
+	{"probe", sipsctl_cmd_probe, "audit a SIP domain: RFC 3263 targets, TLS identity, OPTIONS"},
 };
 
 static void usage(FILE *out)

@@ -12,5 +12,6 @@ int sipsctl_cmd_cert(int argc, char **argv);
 int sipsctl_cmd_options(int argc, char **argv);
 int sipsctl_cmd_register(int argc, char **argv);
 int sipsctl_cmd_call(int argc, char **argv);
+int sipsctl_cmd_probe(int argc, char **argv);
 
 #endif
