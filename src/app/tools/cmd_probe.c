@@ -60,22 +60,22 @@ enum probe_options_result {
 
 /* RFC 5626 §3.5.1: a double CRLF ping on a stream is answered with one CRLF. */
 enum probe_ping {
-	PROBE_PING_NA = 0,	 /* UDP: STUN is the keep-alive there, not CRLF */
-	PROBE_PING_NOT_SENT,	 /* no usable connection */
-	PROBE_PING_PONG,	 /* exactly "\r\n" came back */
-	PROBE_PING_NO_PONG,	 /* nothing within the timeout */
-	PROBE_PING_UNEXPECTED,	 /* other bytes came back */
-	PROBE_PING_CLOSED,	 /* the server closed the connection */
+	PROBE_PING_NA = 0,     /* UDP: STUN is the keep-alive there, not CRLF */
+	PROBE_PING_NOT_SENT,   /* no usable connection */
+	PROBE_PING_PONG,       /* exactly "\r\n" came back */
+	PROBE_PING_NO_PONG,    /* nothing within the timeout */
+	PROBE_PING_UNEXPECTED, /* other bytes came back */
+	PROBE_PING_CLOSED,     /* the server closed the connection */
 	PROBE_PING_SEND_FAILED,
 };
 
 /* What we learnt about the server's certificate. */
 struct probe_cert {
-	bool have_peer;		/* `peer` holds the record of the handshake */
-	struct tls_peer peer;	/* copy of tls_ssl_peer(): verdict, wanted, ids */
-	bool has_leaf;		/* the server sent a certificate */
-	struct tls_identity_set ids; /* its SIP domain identities (RFC 5922 §7.1) */
-	char sha256[3 * 32];	     /* "AB:CD:..." */
+	bool have_peer;		       /* `peer` holds the record of the handshake */
+	struct tls_peer peer;	       /* copy of tls_ssl_peer(): verdict, wanted, ids */
+	bool has_leaf;		       /* the server sent a certificate */
+	struct tls_identity_set ids;   /* its SIP domain identities (RFC 5922 §7.1) */
+	char sha256[3 * 32];	       /* "AB:CD:..." */
 	enum tls_verdict name_verdict; /* RFC 5922 §7.2 match for DOMAIN alone */
 	enum tls_verdict eku;	       /* RFC 5924, role server, lenient (sipsd's default) */
 	enum tls_verdict eku_strict;   /* the same under a strict policy */
@@ -121,7 +121,7 @@ struct probe_lookup {
 };
 
 struct probe_notes {
-	size_t n;	/* notes made (may exceed PROBE_MAX_NOTES) */
+	size_t n; /* notes made (may exceed PROBE_MAX_NOTES) */
 	char text[PROBE_MAX_NOTES][PROBE_NOTE_SIZE];
 };
 
@@ -191,7 +191,7 @@ static void probe_sanitise(const char *s, size_t n, char *out, size_t size)
 }
 
 static void probe_note(struct probe_notes *notes, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void probe_note(struct probe_notes *notes, const char *fmt, ...)
 {
@@ -207,13 +207,20 @@ static void probe_note(struct probe_notes *notes, const char *fmt, ...)
 static const char *probe_ping_name(enum probe_ping p)
 {
 	switch (p) {
-	case PROBE_PING_NA: return "n/a";
-	case PROBE_PING_NOT_SENT: return "not-sent";
-	case PROBE_PING_PONG: return "pong";
-	case PROBE_PING_NO_PONG: return "no-pong";
-	case PROBE_PING_UNEXPECTED: return "unexpected";
-	case PROBE_PING_CLOSED: return "closed";
-	case PROBE_PING_SEND_FAILED: return "send-failed";
+	case PROBE_PING_NA:
+		return "n/a";
+	case PROBE_PING_NOT_SENT:
+		return "not-sent";
+	case PROBE_PING_PONG:
+		return "pong";
+	case PROBE_PING_NO_PONG:
+		return "no-pong";
+	case PROBE_PING_UNEXPECTED:
+		return "unexpected";
+	case PROBE_PING_CLOSED:
+		return "closed";
+	case PROBE_PING_SEND_FAILED:
+		return "send-failed";
 	}
 	return "?";
 }
@@ -221,11 +228,16 @@ static const char *probe_ping_name(enum probe_ping p)
 static const char *probe_stage_name(enum probe_stage s)
 {
 	switch (s) {
-	case PROBE_STAGE_NONE: return "not-tried";
-	case PROBE_STAGE_CONNECT_FAIL: return "connect-failed";
-	case PROBE_STAGE_TLS_REFUSED: return "tls-refused";
-	case PROBE_STAGE_TLS_FAIL: return "tls-failed";
-	case PROBE_STAGE_CONNECTED: return "ok";
+	case PROBE_STAGE_NONE:
+		return "not-tried";
+	case PROBE_STAGE_CONNECT_FAIL:
+		return "connect-failed";
+	case PROBE_STAGE_TLS_REFUSED:
+		return "tls-refused";
+	case PROBE_STAGE_TLS_FAIL:
+		return "tls-failed";
+	case PROBE_STAGE_CONNECTED:
+		return "ok";
 	}
 	return "?";
 }
@@ -233,17 +245,21 @@ static const char *probe_stage_name(enum probe_stage s)
 static const char *probe_options_name(enum probe_options_result r)
 {
 	switch (r) {
-	case PROBE_OPTIONS_NOT_SENT: return "not-sent";
-	case PROBE_OPTIONS_ANSWERED: return "answered";
-	case PROBE_OPTIONS_NO_ANSWER: return "no-answer";
-	case PROBE_OPTIONS_ERROR: return "error";
+	case PROBE_OPTIONS_NOT_SENT:
+		return "not-sent";
+	case PROBE_OPTIONS_ANSWERED:
+		return "answered";
+	case PROBE_OPTIONS_NO_ANSWER:
+		return "no-answer";
+	case PROBE_OPTIONS_ERROR:
+		return "error";
 	}
 	return "?";
 }
 
 static enum tp_proto probe_proto(enum dns_transport tp)
 {
-	return tp == DNS_TRANSPORT_TLS ? TP_PROTO_TLS
+	return tp == DNS_TRANSPORT_TLS	 ? TP_PROTO_TLS
 	       : tp == DNS_TRANSPORT_TCP ? TP_PROTO_TCP
 					 : TP_PROTO_UDP;
 }
@@ -265,14 +281,22 @@ static void probe_resolved_cb(int status, const struct dns_targets *targets, voi
 static const char *probe_dns_error(int status)
 {
 	switch (status) {
-	case 0: return "ok";
-	case -ENOENT: return "no such domain or no usable records";
-	case -ETIMEDOUT: return "DNS server did not answer";
-	case -ECONNREFUSED: return "DNS server refused the connection";
-	case -EIO: return "DNS error (SERVFAIL, REFUSED or malformed answer)";
-	case -ENOMEM: return "out of memory";
-	case -EPROTONOSUPPORT: return "no transport we speak";
-	case -EINVAL: return "not a usable SIP domain";
+	case 0:
+		return "ok";
+	case -ENOENT:
+		return "no such domain or no usable records";
+	case -ETIMEDOUT:
+		return "DNS server did not answer";
+	case -ECONNREFUSED:
+		return "DNS server refused the connection";
+	case -EIO:
+		return "DNS error (SERVFAIL, REFUSED or malformed answer)";
+	case -ENOMEM:
+		return "out of memory";
+	case -EPROTONOSUPPORT:
+		return "no transport we speak";
+	case -EINVAL:
+		return "not a usable SIP domain";
 	}
 	return strerror(-status);
 }
@@ -437,8 +461,8 @@ static void probe_tls_record(const struct probe *p, struct probe_target *t, SSL 
 			memset(md, 0, sizeof(md));
 	}
 	for (size_t i = 0, pos = 0; i < sizeof(md) && pos < sizeof(c->sha256); i++) {
-		int w = snprintf(c->sha256 + pos, sizeof(c->sha256) - pos, "%s%02X",
-				 i ? ":" : "", md[i]);
+		int w = snprintf(c->sha256 + pos, sizeof(c->sha256) - pos, "%s%02X", i ? ":" : "",
+				 md[i]);
 		if (w < 0)
 			break;
 		pos += (size_t)w;
@@ -538,8 +562,8 @@ static void probe_crlf_ping(const struct probe *p, struct probe_target *t, struc
 				if (e == SSL_ERROR_WANT_READ && probe_now_ms() < deadline)
 					continue; /* a handshake record, or SO_RCVTIMEO */
 				t->ping = e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL
-						  ? PROBE_PING_CLOSED
-						  : PROBE_PING_NO_PONG;
+					      ? PROBE_PING_CLOSED
+					      : PROBE_PING_NO_PONG;
 				return;
 			}
 			r = k;
@@ -630,11 +654,12 @@ static void probe_options(const struct probe *p, struct probe_target *t, struct 
 			continue;
 		}
 		struct sip_parse_error err;
-		int prc = sip_msg_parse(m, msg, len,
-					proto == TP_PROTO_UDP ? SIP_PARSE_DATAGRAM : SIP_PARSE_STREAM,
-					&err);
+		int prc = sip_msg_parse(
+		    m, msg, len, proto == TP_PROTO_UDP ? SIP_PARSE_DATAGRAM : SIP_PARSE_STREAM,
+		    &err);
 		bool ours = prc >= 0 && !m->is_request && m->via && m->via->has_branch &&
-			    m->via->branch.len == 7 + 32 && !memcmp(m->via->branch.s + 7, branch, 32);
+			    m->via->branch.len == 7 + 32 &&
+			    !memcmp(m->via->branch.s + 7, branch, 32);
 		if (!ours || m->status < 200)
 			continue;
 		t->options = PROBE_OPTIONS_ANSWERED;
@@ -667,16 +692,16 @@ static void probe_target_run(const struct probe *p, struct probe_target *t)
 		snprintf(t->failure, sizeof(t->failure), "out of memory");
 		return;
 	}
-	int rc = ua_conn_open(c, proto, (const struct sockaddr *)&t->addr, t->addrlen, p->domain,
-			      &o);
+	int rc =
+	    ua_conn_open(c, proto, (const struct sockaddr *)&t->addr, t->addrlen, p->domain, &o);
 	if (rc < 0) {
 		snprintf(t->failure, sizeof(t->failure), "%s", c->failure);
 		t->stage = PROBE_STAGE_CONNECT_FAIL;
 		if (proto == TP_PROTO_TLS && rc == -EPERM) {
 			probe_tls_inspect(p, t);
 			t->stage = t->cert.have_peer && t->cert.peer.auth == TLS_PEER_REFUSED
-					   ? PROBE_STAGE_TLS_REFUSED
-					   : PROBE_STAGE_TLS_FAIL;
+				       ? PROBE_STAGE_TLS_REFUSED
+				       : PROBE_STAGE_TLS_FAIL;
 		}
 		free(c);
 		return;
@@ -732,7 +757,8 @@ static void probe_judge(struct probe *p)
 		case PROBE_STAGE_TLS_FAIL:
 			probe_note(bad, "%s %s (%s): %s", tn, t->addr_text, t->host, t->failure);
 			continue;
-		case PROBE_STAGE_CONNECTED: break;
+		case PROBE_STAGE_CONNECTED:
+			break;
 		}
 		if (t->options != PROBE_OPTIONS_ANSWERED)
 			probe_note(bad, "%s %s (%s): OPTIONS %s not answered%s%s", tn, t->addr_text,
@@ -744,15 +770,18 @@ static void probe_judge(struct probe *p)
 		if (tls && t->options == PROBE_OPTIONS_ANSWERED)
 			p->tls_good++;
 		if (t->ping != PROBE_PING_NA && t->ping != PROBE_PING_PONG)
-			probe_note(&p->warnings, "%s %s (%s): CRLF keep-alive not answered (RFC 5626 §3.5.1): %s",
+			probe_note(&p->warnings,
+				   "%s %s (%s): CRLF keep-alive not answered (RFC 5626 §3.5.1): %s",
 				   tn, t->addr_text, t->host, probe_ping_name(t->ping));
 		if (tls && t->cert.has_leaf && t->cert.eku_strict != TLS_VERDICT_OK)
 			probe_note(&p->warnings,
-				   "%s %s (%s): the EKU lacks id-kp-sipDomain: peers with a strict RFC 5924 policy refuse it",
+				   "%s %s (%s): the EKU lacks id-kp-sipDomain: peers with a strict "
+				   "RFC 5924 policy refuse it",
 				   tn, t->addr_text, t->host);
 		if (tls && t->cert.has_expiry && t->cert.days_left < PROBE_EXPIRY_WARN_DAYS)
-			probe_note(&p->warnings, "%s %s (%s): certificate expires %s (%ld days left)",
-				   tn, t->addr_text, t->host, t->cert.not_after, t->cert.days_left);
+			probe_note(&p->warnings,
+				   "%s %s (%s): certificate expires %s (%ld days left)", tn,
+				   t->addr_text, t->host, t->cert.not_after, t->cert.days_left);
 	}
 	if (p->tls_targets == 0)
 		probe_note(&p->problems, "no TLS target: %s cannot be reached over TLS (RFC 5630)",
@@ -771,8 +800,8 @@ static void probe_print_lookup(const struct probe_lookup *l)
 	for (size_t i = 0; i < l->targets.n; i++) {
 		char a[64];
 		tp_addr_format((const struct sockaddr *)&l->targets.t[i].addr, a, sizeof(a));
-		printf("%s %s %s (%s)", i ? "," : "", dns_transport_name(l->targets.t[i].transport), a,
-		       l->targets.t[i].host);
+		printf("%s %s %s (%s)", i ? "," : "", dns_transport_name(l->targets.t[i].transport),
+		       a, l->targets.t[i].host);
 	}
 	printf("\n");
 }
@@ -793,7 +822,8 @@ static void probe_print_target(const struct probe *p, const struct probe_target 
 	if (t->stage == PROBE_STAGE_CONNECTED)
 		printf("  connection:   ok\n");
 	else if (t->stage == PROBE_STAGE_TLS_REFUSED)
-		printf("  connection:   tls-refused (the probe aborted the handshake, see RFC 5922)\n");
+		printf("  connection:   tls-refused (the probe aborted the handshake, see RFC "
+		       "5922)\n");
 	else
 		printf("  connection:   %s: %s\n", probe_stage_name(t->stage), t->failure);
 	/* Without a handshake there is nothing to say about TLS. */
@@ -827,8 +857,8 @@ static void probe_print_target(const struct probe *p, const struct probe_target 
 			printf("  EKU:          %s (RFC 5924, role server, lenient; strict: %s)\n",
 			       tls_verdict_name(c->eku), tls_verdict_name(c->eku_strict));
 			if (c->has_expiry)
-				printf("  expiry:       notAfter %s (%ld days left)\n", c->not_after,
-				       c->days_left);
+				printf("  expiry:       notAfter %s (%ld days left)\n",
+				       c->not_after, c->days_left);
 		}
 	}
 	switch (t->options) {
@@ -847,8 +877,8 @@ static void probe_print_target(const struct probe *p, const struct probe_target 
 		printf("  OPTIONS:      not sent (%s)\n",
 		       t->stage == PROBE_STAGE_CONNECTED ? "connection closed"
 		       : tls && t->stage != PROBE_STAGE_CONNECT_FAIL
-			       ? "no SIP to a server not authenticated, RFC 5922 §7.3"
-			       : "no connection");
+			   ? "no SIP to a server not authenticated, RFC 5922 §7.3"
+			   : "no connection");
 		break;
 	}
 	if (t->ping == PROBE_PING_NA)
@@ -883,8 +913,8 @@ static void probe_print_text(const struct probe *p)
 		       p->tls_good, p->tls_good == 1 ? "" : "s", p->tls_good == 1 ? "s" : "",
 		       p->domain, p->tls_good == 1 ? "s" : "");
 	else
-		printf("summary: problems (%u of %u TLS target%s authenticate %s and answer)\n",
-		       p->tls_good, p->tls_targets, p->tls_targets == 1 ? "" : "s", p->domain);
+		printf("summary: problems (%u of %u TLS targets authenticate %s and answer)\n",
+		       p->tls_good, p->tls_targets, p->domain);
 	probe_print_notes("problems", &p->problems);
 	probe_print_notes("warnings", &p->warnings);
 }
@@ -1000,8 +1030,8 @@ static void probe_json_cert(const struct probe *p, const struct probe_target *t)
 		putchar('{');
 		json_kv_str("domain", p->domain, &g);
 		json_kv_str("verdict", verdict, &g);
-		json_kv_bool("authenticated", c->have_peer && c->peer.auth == TLS_PEER_AUTHENTICATED,
-			     &g);
+		json_kv_bool("authenticated",
+			     c->have_peer && c->peer.auth == TLS_PEER_AUTHENTICATED, &g);
 		json_kv_str("reason", why[0] ? why : NULL, &g);
 		json_kv_str("name_match", c->has_leaf ? tls_verdict_name(c->name_verdict) : NULL,
 			    &g);
@@ -1059,8 +1089,8 @@ static void probe_json_target(const struct probe *p, const struct probe_target *
 			printf("%u", t->status);
 		else
 			fputs("null", stdout);
-		json_kv_str("status_line", t->options == PROBE_OPTIONS_ANSWERED ? t->status_line : NULL,
-			    &g);
+		json_kv_str("status_line",
+			    t->options == PROBE_OPTIONS_ANSWERED ? t->status_line : NULL, &g);
 		json_kv_str("server", t->server[0] ? t->server : NULL, &g);
 		json_kv_str("error", t->options_error[0] ? t->options_error : NULL, &g);
 		putchar('}');
@@ -1100,7 +1130,8 @@ static void probe_print_json(const struct probe *p, int exit_status)
 		for (size_t k = 0; k < l->targets.n; k++) {
 			char a[64];
 			bool h = true;
-			tp_addr_format((const struct sockaddr *)&l->targets.t[k].addr, a, sizeof(a));
+			tp_addr_format((const struct sockaddr *)&l->targets.t[k].addr, a,
+				       sizeof(a));
 			if (k)
 				putchar(',');
 			putchar('{');
@@ -1156,8 +1187,7 @@ static int probe_check_domain(const char *domain)
 	snprintf(text, sizeof(text), "sips:%s", domain);
 	if (sip_uri_parse(str_from_cstr(text), &uri, &off, &why) < 0)
 		return -EINVAL;
-	if (uri.has_user || uri.has_port || uri.params.len || uri.headers.len ||
-	    uri.host.len != n)
+	if (uri.has_user || uri.has_port || uri.params.len || uri.headers.len || uri.host.len != n)
 		return -EINVAL;
 	return 0;
 }
@@ -1165,9 +1195,9 @@ static int probe_check_domain(const char *domain)
 int sipsctl_cmd_probe(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"dns", required_argument, NULL, 'd'},	   {"ca", required_argument, NULL, 'a'},
-		{"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},	   {NULL, 0, NULL, 0},
+	    {"dns", required_argument, NULL, 'd'},     {"ca", required_argument, NULL, 'a'},
+	    {"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
 	};
 	const char *dns = NULL, *ca = NULL;
 	int timeout_ms = PROBE_TIMEOUT_DEFAULT_S * 1000;
@@ -1177,9 +1207,15 @@ int sipsctl_cmd_probe(int argc, char **argv)
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'd': dns = optarg; break;
-		case 'a': ca = optarg; break;
-		case 'j': json = true; break;
+		case 'd':
+			dns = optarg;
+			break;
+		case 'a':
+			ca = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
 		case 't': {
 			uint64_t s;
 			if (str_to_u64(str_from_cstr(optarg), PROBE_TIMEOUT_MAX_S, &s) < 0 ||
@@ -1191,8 +1227,12 @@ int sipsctl_cmd_probe(int argc, char **argv)
 			timeout_ms = (int)s * 1000;
 			break;
 		}
-		case 'h': usage(stdout); return SIPSCTL_OK;
-		default: usage(stderr); return SIPSCTL_USAGE;
+		case 'h':
+			usage(stdout);
+			return SIPSCTL_OK;
+		default:
+			usage(stderr);
+			return SIPSCTL_USAGE;
 		}
 	}
 	if (optind != argc - 1) {
@@ -1201,8 +1241,9 @@ int sipsctl_cmd_probe(int argc, char **argv)
 	}
 	const char *domain = argv[optind];
 	if (probe_check_domain(domain) < 0) {
-		fprintf(stderr, "sipsctl probe: '%s' is not a SIP domain (a host name, no scheme, "
-				"user or port)\n",
+		fprintf(stderr,
+			"sipsctl probe: '%s' is not a SIP domain (a host name, no scheme, "
+			"user or port)\n",
 			domain);
 		return SIPSCTL_USAGE;
 	}
@@ -1210,8 +1251,8 @@ int sipsctl_cmd_probe(int argc, char **argv)
 		struct sockaddr_storage ss;
 		socklen_t sl;
 		if (tp_addr_parse(dns, 53, &ss, &sl) < 0) {
-			fprintf(stderr, "sipsctl probe: --dns takes a numeric HOST:PORT, not '%s'\n",
-				dns);
+			fprintf(stderr,
+				"sipsctl probe: --dns takes a numeric HOST:PORT, not '%s'\n", dns);
 			return SIPSCTL_USAGE;
 		}
 	}
