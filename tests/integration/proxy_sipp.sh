@@ -101,7 +101,16 @@ check "483 at Max-Forwards 0" \
 check "482 on a loop" \
   sipp_run uac7 -sf "$TEST_TMP/uac_482.xml" -inf "$TEST_TMP/loop.csv" -s x -i "$B" -p 5083 "$P:5060"
 
-# 8. A request from a strict router (RFC 3261 §16.4): our Record-Route URI as
+# 8. RFC 3261 §18.1.1: an INVITE over 1300 bytes for a UDP contact goes
+# over TCP (gina's contact says UDP; her SIPp listens on TCP only).
+check "gina registers a UDP contact" register gina "$A" 5092 udp
+sipp_bg uas8 -sf "$SC/uas_call.xml" -s gina -i "$A" -p 5092 -t t1
+check "a large INVITE reaches a UDP contact over TCP (caller side)" \
+  sipp_run uac8 -sf "$SC/uac_big.xml" -inf "$TEST_TMP/dom.csv" -s gina -i "$B" -p 5093 "$P:5060"
+check "a large INVITE reaches a UDP contact over TCP (callee side)" wait_bg uas8
+check "it arrived over TCP with a TCP Via" grep -q 'Via: SIP/2.0/TCP 127.0.35.1:5060' "$TEST_TMP/uas8.msg"
+
+# 9. A request from a strict router (RFC 3261 §16.4): our Record-Route URI as
 # Request-URI, the real one as the last Route value.
 check "strict routing: the last Route value becomes the Request-URI" \
   python3 "$SIPSD_SRC/tests/integration/lib/sipraw.py" strict-route "$P" 5060 example.com 127.0.35.9 5099
