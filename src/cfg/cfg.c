@@ -391,7 +391,8 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size)
 		if (!*s)
 			continue;
 		if (*s == '[') {
-			char *close = strchr(s, ']');
+			/* The last ']' closes: an IPv6 address has its own. */
+			char *close = strrchr(s, ']');
 			if (!close || close[1]) {
 				rc = perror_at(&p, "bad section header");
 				break;

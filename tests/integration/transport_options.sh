@@ -22,6 +22,8 @@ cert = $pki/t3-dns.pem
 key = $pki/t3-dns.key
 [listen udp $IP:5060]
 [listen tcp $IP:5060]
+[listen udp [::1]:25060]
+[listen tcp [::1]:25060]
 [listen tls $IP:5061]
 domain = example.net
 [listen tls $IP:5062]
@@ -35,6 +37,10 @@ out=$("$SIPSCTL" options "sip:$IP:5060" --timeout 5) && rc=0 || rc=$?
 check "OPTIONS over UDP answered 200" [ "$rc" = 0 -a "$out" = "SIP/2.0 200 OK" ]
 out=$("$SIPSCTL" options "sip:$IP:5060;transport=tcp" --timeout 5) && rc=0 || rc=$?
 check "OPTIONS over TCP answered 200" [ "$rc" = 0 -a "$out" = "SIP/2.0 200 OK" ]
+out=$("$SIPSCTL" options "sip:[::1]:25060" --timeout 5) && rc=0 || rc=$?
+check "OPTIONS over UDP on IPv6 answered 200" [ "$rc" = 0 -a "$out" = "SIP/2.0 200 OK" ]
+out=$("$SIPSCTL" options "sip:[::1]:25060;transport=tcp" --timeout 5) && rc=0 || rc=$?
+check "OPTIONS over TCP on IPv6 answered 200" [ "$rc" = 0 -a "$out" = "SIP/2.0 200 OK" ]
 out=$("$SIPSCTL" options "sips:example.net" --via "$IP:5061" --ca "$pki/ca.pem" --timeout 5) && rc=0 || rc=$?
 check "OPTIONS over TLS answered 200" [ "$rc" = 0 ]
 check "TLS client saw the server identities {example.net}" grep -q 'server-identities={example.net}' <<<"$out"
