@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,7 +94,8 @@ static void tls_cfg_for_domain(const struct cfg *cfg, const struct cfg_domain *d
 }
 
 /* The proxy's view of the configuration for one worker. */
-static int proxy_cfg_build(const struct cfg *cfg, struct server_worker *w, struct proxy_cfg *pc)
+static int proxy_cfg_build(const struct cfg *cfg, struct server_worker *w, struct tls_ctx **client,
+			   struct proxy_cfg *pc)
 {
 	memset(pc, 0, sizeof(*pc));
 	registrar_cfg_default(&pc->registrar);
@@ -112,7 +115,7 @@ static int proxy_cfg_build(const struct cfg *cfg, struct server_worker *w, struc
 	pc->registrar.default_expires = cfg->default_expires;
 	for (unsigned j = 0; j < cfg->ndomains && j < PROXY_MAX_DOMAINS; j++) {
 		snprintf(pc->domains[j].name, sizeof(pc->domains[j].name), "%s", cfg->domains[j].name);
-		pc->domains[j].client_tls = w->client_tls[j];
+		pc->domains[j].client_tls = client[j];
 		pc->ndomains++;
 	}
 	for (unsigned i = 0; i < cfg->nlisteners && i < PROXY_MAX_LOCAL_ADDRS; i++) {
@@ -137,6 +140,63 @@ static int proxy_cfg_build(const struct cfg *cfg, struct server_worker *w, struc
 	return 0;
 }
 
+static void tls_contexts_free(struct tls_ctx **server, struct tls_ctx **client)
+{
+	for (unsigned j = 0; j < CFG_MAX_LISTENERS; j++) {
+		tls_ctx_destroy(server[j]);
+		server[j] = NULL;
+	}
+	for (unsigned j = 0; j < CFG_MAX_DOMAINS; j++) {
+		tls_ctx_destroy(client[j]);
+		client[j] = NULL;
+	}
+}
+
+/* The TLS contexts of one worker from `cfg`: a server context per TLS
+ * listener (its default domain, every other domain chosen by SNI, spec
+ * rule 10) and a client context per domain (our certificate for outbound
+ * mutual TLS). All or nothing: on error nothing is left allocated. */
+static int tls_contexts_build(struct server *srv, const struct cfg *cfg, struct tls_ctx **server,
+			      struct tls_ctx **client)
+{
+	int rc = 0;
+	for (unsigned i = 0; rc == 0 && i < cfg->nlisteners; i++) {
+		const struct cfg_listener *l = &cfg->listeners[i];
+		if (l->proto != CFG_PROTO_TLS)
+			continue;
+		const struct cfg_domain *d = &cfg->domains[0];
+		for (unsigned j = 0; j < cfg->ndomains; j++)
+			if (l->domain[0] && !strcasecmp(cfg->domains[j].name, l->domain))
+				d = &cfg->domains[j];
+		struct tls_ctx_cfg tc;
+		tls_cfg_for_domain(cfg, d, &tc);
+		tc.domain = d->name;
+		tc.require_client_cert = l->require_client_cert;
+		tc.ticket_keys = srv->ticket_keys;
+		rc = tls_ctx_create(&tc, TLS_SIDE_SERVER, &server[i]);
+		for (unsigned j = 0; rc == 0 && j < cfg->ndomains; j++) {
+			const struct cfg_domain *o = &cfg->domains[j];
+			if (o != d)
+				rc = tls_ctx_add_domain(server[i], o->cert, o->key[0] ? o->key : NULL,
+							o->chain[0] ? o->chain : NULL);
+		}
+		if (rc < 0)
+			LOG_ERROR("cfg.tls", "line=%d domain=%s reason=\"%s\"", d->line, d->name,
+				  strerror(-rc));
+	}
+	for (unsigned j = 0; rc == 0 && j < cfg->ndomains; j++) {
+		struct tls_ctx_cfg tc;
+		tls_cfg_for_domain(cfg, &cfg->domains[j], &tc);
+		rc = tls_ctx_create(&tc, TLS_SIDE_CLIENT, &client[j]);
+		if (rc < 0)
+			LOG_ERROR("cfg.tls", "line=%d domain=%s side=client reason=\"%s\"",
+				  cfg->domains[j].line, cfg->domains[j].name, strerror(-rc));
+	}
+	if (rc < 0)
+		tls_contexts_free(server, client);
+	return rc;
+}
+
 static int worker_setup(struct server *srv, struct server_worker *w)
 {
 	const struct cfg *cfg = &srv->cfg;
@@ -154,6 +214,9 @@ static int worker_setup(struct server *srv, struct server_worker *w)
 	if (rc < 0)
 		return rc;
 	tp_set_worker(w->tp, w->index);
+	rc = tls_contexts_build(srv, cfg, w->tls, w->client_tls);
+	if (rc < 0)
+		return rc;
 	for (unsigned i = 0; i < cfg->nlisteners; i++) {
 		const struct cfg_listener *l = &cfg->listeners[i];
 		struct sockaddr_storage ss;
@@ -165,32 +228,7 @@ static int worker_setup(struct server *srv, struct server_worker *w)
 			return -EINVAL;
 		}
 		enum tp_proto proto = proto_of(l->proto);
-		struct tls_ctx *ctx = NULL;
-		if (proto == TP_PROTO_TLS) {
-			const struct cfg_domain *d = &cfg->domains[0];
-			for (unsigned j = 0; j < cfg->ndomains; j++)
-				if (l->domain[0] && !strcasecmp(cfg->domains[j].name, l->domain))
-					d = &cfg->domains[j];
-			struct tls_ctx_cfg tc;
-			tls_cfg_for_domain(cfg, d, &tc);
-			tc.domain = d->name;
-			tc.require_client_cert = l->require_client_cert;
-			tc.ticket_keys = srv->ticket_keys;
-			rc = tls_ctx_create(&tc, TLS_SIDE_SERVER, &ctx);
-			/* Every other domain too, chosen by SNI (spec rule 10). */
-			for (unsigned j = 0; rc == 0 && j < cfg->ndomains; j++) {
-				const struct cfg_domain *o = &cfg->domains[j];
-				if (o != d)
-					rc = tls_ctx_add_domain(ctx, o->cert, o->key[0] ? o->key : NULL,
-								o->chain[0] ? o->chain : NULL);
-			}
-			if (rc < 0) {
-				LOG_ERROR("cfg.tls", "line=%d domain=%s reason=\"%s\"", d->line, d->name,
-					  strerror(-rc));
-				return rc;
-			}
-			w->tls[i] = ctx;
-		}
+		struct tls_ctx *ctx = proto == TP_PROTO_TLS ? w->tls[i] : NULL;
 		rc = tp_listen(w->tp, proto, (struct sockaddr *)&ss, sl, ctx);
 		if (rc < 0) {
 			LOG_ERROR("listen", "proto=%s addr=%s reason=\"%s\"", tp_proto_name(proto), l->addr,
@@ -201,19 +239,8 @@ static int worker_setup(struct server *srv, struct server_worker *w)
 			LOG_INFO("listen", "proto=%s addr=%s port=%u", tp_proto_name(proto), l->addr,
 				 tp_listener_port(w->tp, proto));
 	}
-	/* Client contexts: our domain certificate for outbound mutual TLS. */
-	for (unsigned j = 0; j < cfg->ndomains; j++) {
-		struct tls_ctx_cfg tc;
-		tls_cfg_for_domain(cfg, &cfg->domains[j], &tc);
-		rc = tls_ctx_create(&tc, TLS_SIDE_CLIENT, &w->client_tls[j]);
-		if (rc < 0) {
-			LOG_ERROR("cfg.tls", "line=%d domain=%s side=client reason=\"%s\"",
-				  cfg->domains[j].line, cfg->domains[j].name, strerror(-rc));
-			return rc;
-		}
-	}
 	struct proxy_cfg pc;
-	rc = proxy_cfg_build(cfg, w, &pc);
+	rc = proxy_cfg_build(cfg, w, w->client_tls, &pc);
 	if (rc < 0)
 		return rc;
 	rc = proxy_create(worker_loop(worker_pool_get(srv->pool, w->index)), w->tp, w->index, srv->pool,
@@ -231,10 +258,7 @@ static void server_teardown(struct server *srv)
 		proxy_destroy(w->proxy);
 		w->proxy = NULL;
 		tp_destroy(w->tp);
-		for (unsigned j = 0; j < CFG_MAX_LISTENERS; j++)
-			tls_ctx_destroy(w->tls[j]);
-		for (unsigned j = 0; j < CFG_MAX_DOMAINS; j++)
-			tls_ctx_destroy(w->client_tls[j]);
+		tls_contexts_free(w->tls, w->client_tls);
 	}
 	worker_pool_destroy(srv->pool);
 	tp_group_destroy(srv->group);
@@ -244,6 +268,109 @@ static void server_teardown(struct server *srv)
 	credentials_free(srv->users);
 	free(srv->layers);
 	free(srv->workers);
+}
+
+/* ---- reload (SIGHUP) ---- */
+
+struct reload_job {
+	struct server_worker *w;
+	const struct cfg *cfg;
+	struct tls_ctx *server[CFG_MAX_LISTENERS];
+	struct tls_ctx *client[CFG_MAX_DOMAINS];
+	struct proxy_cfg pc;
+	sem_t *done;
+};
+
+/* On the worker's thread: swap in the new contexts and configuration; the
+ * old contexts go (connections made with them keep a reference). */
+static void reload_apply_cb(void *arg)
+{
+	struct reload_job *j = arg;
+	struct server_worker *w = j->w;
+	for (unsigned i = 0; i < j->cfg->nlisteners; i++) {
+		if (j->cfg->listeners[i].proto != CFG_PROTO_TLS)
+			continue;
+		tp_listener_set_tls(w->tp, i, j->server[i]);
+		struct tls_ctx *old = w->tls[i];
+		w->tls[i] = j->server[i];
+		j->server[i] = old;
+	}
+	proxy_reconfigure(w->proxy, &j->pc);
+	for (unsigned k = 0; k < CFG_MAX_DOMAINS; k++) {
+		struct tls_ctx *old = w->client_tls[k];
+		w->client_tls[k] = j->client[k];
+		j->client[k] = old;
+	}
+	tls_contexts_free(j->server, j->client);
+	sem_post(j->done);
+}
+
+static bool listeners_same(const struct cfg *a, const struct cfg *b)
+{
+	if (a->nlisteners != b->nlisteners)
+		return false;
+	for (unsigned i = 0; i < a->nlisteners; i++)
+		if (a->listeners[i].proto != b->listeners[i].proto ||
+		    strcmp(a->listeners[i].addr, b->listeners[i].addr) != 0)
+			return false;
+	return a->workers == b->workers;
+}
+
+/* Re-read the configuration: certificates, keys, CA bundles, CRLs,
+ * policies, peers, routes, registrar settings. Anything wrong (syntax, an
+ * unreadable or bad certificate, changed listeners) is refused with the
+ * reason and the running state kept. Limits, DNS and Digest settings apply
+ * at the next start. */
+static void server_reload(struct server *srv, const char *path)
+{
+	struct cfg *nc = malloc(sizeof(*nc));
+	struct reload_job *jobs = calloc(srv->nworkers, sizeof(*jobs));
+	char err[512];
+	if (!nc || !jobs) {
+		LOG_ERROR("reload", "result=refused reason=\"out of memory\"");
+		goto out;
+	}
+	if (cfg_load(path, nc, err, sizeof(err)) < 0) {
+		LOG_ERROR("reload", "result=refused reason=\"%s\" state=unchanged", err);
+		goto out;
+	}
+	if (!listeners_same(&srv->cfg, nc)) {
+		LOG_ERROR("reload", "result=refused reason=\"listeners or workers changed: restart to "
+				    "apply\" state=unchanged");
+		goto out;
+	}
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		jobs[i].w = &srv->workers[i];
+		jobs[i].cfg = nc;
+		if (tls_contexts_build(srv, nc, jobs[i].server, jobs[i].client) < 0 ||
+		    proxy_cfg_build(nc, &srv->workers[i], jobs[i].client, &jobs[i].pc) < 0) {
+			LOG_ERROR("reload", "result=refused reason=\"a certificate, key or CA file is "
+					    "unusable (see cfg.tls above)\" state=unchanged");
+			for (unsigned k = 0; k <= i; k++)
+				tls_contexts_free(jobs[k].server, jobs[k].client);
+			goto out;
+		}
+	}
+	sem_t done;
+	sem_init(&done, 0, 0);
+	unsigned posted = 0;
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		jobs[i].done = &done;
+		if (worker_pool_post(srv->pool, i, reload_apply_cb, &jobs[i]) == 0)
+			posted++;
+		else
+			tls_contexts_free(jobs[i].server, jobs[i].client);
+	}
+	for (unsigned i = 0; i < posted; i++)
+		sem_wait(&done); /* each worker answers within one loop iteration */
+	sem_destroy(&done);
+	/* Keep the running limits, DNS and Digest settings (next start). */
+	nc->limits = srv->cfg.limits;
+	srv->cfg = *nc;
+	LOG_INFO("reload", "result=done workers=%u domains=%u", posted, nc->ndomains);
+out:
+	free(jobs);
+	free(nc);
 }
 
 int main(int argc, char **argv)
@@ -376,7 +503,7 @@ int main(int argc, char **argv)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			LOG_INFO("reload", "reason=\"reload is not implemented yet; nothing changed\"");
+			server_reload(&srv, cfg_path);
 			continue;
 		}
 		LOG_INFO("stop", "signal=%d", sig);

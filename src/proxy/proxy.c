@@ -1369,9 +1369,11 @@ static void client_gone_cb(struct txn_layer *l, struct txn_client *ct, void *arg
 	b->ct = NULL;
 	struct proxy_ctx *ctx = b->ctx;
 	if (!b->status) {
-		/* Ended without a final response (shutdown): count it failed. */
+		/* Ended without a final response (shutdown): count it failed;
+		 * answer only while the request's transaction still lives. */
 		b->status = 408;
-		ctx_check_done(ctx);
+		if (ctx->st)
+			ctx_check_done(ctx);
 	}
 	ctx_unref(ctx);
 }
@@ -1429,6 +1431,11 @@ void proxy_destroy(struct proxy *p)
 	}
 	dns_resolver_destroy(p->dns);
 	free(p);
+}
+
+void proxy_reconfigure(struct proxy *p, const struct proxy_cfg *cfg)
+{
+	p->cfg = *cfg;
 }
 
 struct txn_layer *proxy_txn_layer(struct proxy *p)

@@ -81,6 +81,11 @@ int proxy_create(struct loop *loop, struct transport *tp, unsigned index, struct
 		 struct proxy **out);
 void proxy_destroy(struct proxy *p);
 
+/* A new configuration on the worker's thread (reload): domains and their
+ * client contexts, policies, peers, registrar and Digest settings. Running
+ * transactions keep what they started with. `cfg` is copied. */
+void proxy_reconfigure(struct proxy *p, const struct proxy_cfg *cfg);
+
 /* The transaction layer (for the transport's message callback). */
 struct txn_layer *proxy_txn_layer(struct proxy *p);
 

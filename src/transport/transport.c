@@ -515,6 +515,15 @@ int tp_listen_probe(enum tp_proto proto, const struct sockaddr *addr, socklen_t 
 	return rc;
 }
 
+struct tls_ctx *tp_listener_set_tls(struct transport *tp, unsigned index, struct tls_ctx *ctx)
+{
+	if (index >= tp->nlisteners || tp->listeners[index].proto != TP_PROTO_TLS)
+		return NULL;
+	struct tls_ctx *old = tp->listeners[index].ctx;
+	tp->listeners[index].ctx = ctx;
+	return old;
+}
+
 uint16_t tp_listener_port(const struct transport *tp, enum tp_proto proto)
 {
 	for (unsigned i = tp->nlisteners; i-- > 0;)

@@ -106,6 +106,11 @@ int tp_listen(struct transport *tp, enum tp_proto proto, const struct sockaddr *
  * another negative errno. Call it before the first tp_listen on `addr`. */
 int tp_listen_probe(enum tp_proto proto, const struct sockaddr *addr, socklen_t addr_len);
 
+/* Replace the TLS context of listener `index` (the index-th tp_listen
+ * call); new handshakes use `ctx`, running connections keep theirs.
+ * Returns the old context (the caller destroys it) or NULL. */
+struct tls_ctx *tp_listener_set_tls(struct transport *tp, unsigned index, struct tls_ctx *ctx);
+
 /* Port bound by the most recent tp_listen for `proto`, 0 when none. */
 uint16_t tp_listener_port(const struct transport *tp, enum tp_proto proto);
 

@@ -51,6 +51,7 @@ struct txn_client {
 	bool cancel_pending;
 	bool cancelled;
 	bool reported_final;
+	bool send_failed; /* the first send failed: report 503 from the timer */
 	enum txn_state state;
 	char *req;
 	size_t req_len;
@@ -601,6 +602,10 @@ static void client_timer_end_cb(void *arg)
 static void client_timer_timeout_cb(void *arg)
 {
 	struct txn_client *ct = arg;
+	if (ct->send_failed) {
+		client_fail(ct, 503, "transport error");
+		return;
+	}
 	if (ct->invite && ct->state == TS_PROCEEDING) {
 		/* Timer C (§16.8): no final response in time: CANCEL and 408. */
 		txn_client_cancel(ct);
@@ -711,10 +716,10 @@ static int client_start(struct txn_layer *l, const struct txn_target *t, const c
 	if (rc == 0)
 		rc = client_send(ct, ct->req, ct->req_len);
 	if (rc < 0) {
-		/* Reported asynchronously would be nicer; the TU expects a
-		 * callback either way, so report through the normal path. */
-		ct->internal = internal;
-		client_fail(ct, 503, "transport error");
+		/* Reported on the next loop iteration, never from inside this
+		 * call: the caller has not attached its state to *out yet. */
+		ct->send_failed = true;
+		loop_timer_start(l->loop, &ct->timer_timeout, 0);
 		return 0;
 	}
 	bool reliable = t->proto != TP_PROTO_UDP;
@@ -933,11 +938,8 @@ void txn_layer_destroy(struct txn_layer *l)
 	for (unsigned b = 0; b < TXN_BUCKETS; b++) {
 		while (l->sbuckets[b])
 			server_terminate(l->sbuckets[b]);
-		while (l->cbuckets[b]) {
-			struct txn_client *ct = l->cbuckets[b];
-			ct->internal = true; /* no reports during shutdown */
-			client_terminate(ct);
-		}
+		while (l->cbuckets[b])
+			client_terminate(l->cbuckets[b]); /* gone callbacks release TU state */
 	}
 	/* Run the deferred frees now: the loop is not running any more. */
 	loop_run_once(l->loop, 0);

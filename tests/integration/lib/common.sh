@@ -72,6 +72,16 @@ wait_log() {
 }
 
 finish() {
+  # A sanitizer build (make sanitize) reports into the daemons' logs: any
+  # report fails the test.
+  local f
+  for f in "$TEST_TMP"/*.log; do
+    [ -f "$f" ] || continue
+    if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
+      not_ok "sanitizer report in $(basename "$f")"
+      grep -E -A20 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" | head -40
+    fi
+  done
   echo "$PASSED passed, $FAILED failed"
   [ "$FAILED" -eq 0 ]
 }
