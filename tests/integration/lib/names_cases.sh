@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t3_t6_names.sh: spec §3 T3-T6, the names in P2's certificate as P1 checks
+# names_cases.sh: spec §3 T3-T6 (run one with TCASE=T3..T6: t3_names.sh...), the names in P2's certificate as P1 checks
 # them as a TLS client (RFC 5922 §7.1-7.3): T3 DNS:p2.example.net only (the
 # SRV target is not the domain), and the call going through a second SRV
 # target with a good certificate; T4 dNSName ignored when a sip: URI is
@@ -7,12 +7,13 @@
 # e-mail-only subjectAltName; T6 wildcard, suffix, case, user part, sips:.
 # Each refusal: inside the handshake, no SIP byte to P2, alice gets a 5xx, P1
 # logs the verdict with wanted and found names.
-source "$(dirname "$0")/lib/common.sh"
-source "$(dirname "$0")/lib/dnsmasq.sh"
-P1_IP=127.0.51.1 P2_IP=127.0.51.2 DNS_IP=127.0.51.53
-P1NOCN_IP=127.0.51.3 P2B_IP=127.0.51.4 P1SRV_IP=127.0.51.5
-source "$(dirname "$0")/lib/trapezoid.sh"
-source "$(dirname "$0")/lib/tcases.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/dnsmasq.sh"
+NET=${NAMES_NET:-127.0.51} # each case script has its own, to run in parallel
+P1_IP=$NET.1 P2_IP=$NET.2 DNS_IP=$NET.53
+P1NOCN_IP=$NET.3 P2B_IP=$NET.4 P1SRV_IP=$NET.5
+source "$(dirname "${BASH_SOURCE[0]}")/trapezoid.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/tcases.sh"
 # example.org and sub.example.net are served at P2's address too (T4, T6).
 tc_setup \
   'naptr-record=example.org,10,50,"s","SIPS+D2T","","_sips._tcp.example.org"' \
@@ -51,6 +52,10 @@ ip_of() {
   case $1 in p1) echo "$P1_IP" ;; p1nocn) echo "$P1NOCN_IP" ;; p1srv) echo "$P1SRV_IP" ;; esac
 }
 
+# TCASE=T3|T4|T5|T6 runs one case (the t3/t4/t5/t6 wrappers); unset, all.
+want() { [ -z "${TCASE:-}" ] || [ "$TCASE" = "$1" ]; }
+
+if want T3; then
 # ---- T3: only DNS:p2.example.net (the SRV target) ----
 tc_p2 p2_t3 t3-dns
 refused T3 p1 p2_t3 sips:bob@example.net example.net name-mismatch '\{p2\.example\.net\}'
@@ -91,6 +96,9 @@ check "T3 srv: P1 authenticated P2b (priority 20) as example.net" \
 check "T3 srv: no SIP bytes reached P2" tc_new_lacks p2_t3 'event=tls\.peer .*dir=in .*found=\{example\.com\}'
 tc_stop p2b; tc_stop p1srv; tc_stop p2_t3
 
+fi
+
+if want T4; then
 # ---- T4: URI:sip:example.net + DNS:example.org; bob@example.org at P2 ----
 tc_p2 p2_t4 t4-uri-dns "[domain example.org]" "cert = $PKI/t4-uri-dns.pem" "key = $PKI/t4-uri-dns.key"
 tc_mark p1
@@ -104,6 +112,9 @@ call_ok T4-control p1
 refused T4 p1 p2_t4 sips:bob@example.org example.org name-mismatch '\{example\.net\}'
 tc_stop p2_t4
 
+fi
+
+if want T5; then
 # ---- T5: no subjectAltName, CN=example.net ----
 tc_p2 p2_t5 t5-cn
 tc_mark p1
@@ -126,6 +137,9 @@ tc_p2 p2_t5e t5-email
 refused T5-email p1 p2_t5e sips:bob@example.net example.net no-identity
 tc_stop p2_t5e
 
+fi
+
+if want T6; then
 # ---- T6: name edge cases ----
 tc_p2 p2_t6w t6-wildcard
 refused T6-wildcard p1 p2_t6w sips:bob@example.net example.net name-mismatch '\{\*\.example\.net\}'
@@ -156,6 +170,8 @@ tc_stop p2_t6user
 tc_p2 p2_t6sips t6-sips-uri
 refused T6-sips-uri p1 p2_t6sips sips:bob@example.net example.net no-identity
 tc_stop p2_t6sips
+
+fi
 
 tc_stop p1; tc_stop p1nocn
 if [ "$FAILED" -ne 0 ]; then
