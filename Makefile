@@ -4,13 +4,16 @@
 #   make sanitize  the whole suite under ASan+UBSan
 #   make fuzz      run every libFuzzer target for FUZZ_SECONDS each (clang)
 #   make bench     parser benchmark against libosip2
+#   make install   PREFIX=/usr/local DESTDIR= (binaries, man pages, unit, example config)
 BUILD ?= build
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all deps build check demo sanitize fuzz bench clean format
+.PHONY: all deps build check demo sanitize fuzz bench clean format install
 
 all: build
 
@@ -41,6 +44,20 @@ bench: build
 demo: build
 	scripts/install-deps.sh demo
 	scripts/demo.sh $(BUILD)
+
+install:
+	@test -x $(BUILD)/sipsd -a -x $(BUILD)/sipsctl || { echo "make install: run make build first" >&2; exit 1; }
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/sipsd
+	install -m 755 $(BUILD)/sipsd $(DESTDIR)$(PREFIX)/sbin/sipsd
+	install -m 755 $(BUILD)/sipsctl $(DESTDIR)$(PREFIX)/bin/sipsctl
+	install -m 644 docs/man/sipsctl.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 docs/man/sipsd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 docs/man/sipsd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	sed 's|/usr/local/sbin|$(PREFIX)/sbin|g' packaging/sipsd.service \
+		>$(DESTDIR)$(PREFIX)/lib/systemd/system/sipsd.service
+	install -m 644 packaging/sipsd.conf.example $(DESTDIR)$(PREFIX)/share/doc/sipsd/
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

@@ -13,7 +13,14 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <grp.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "base/log.h"
 #include "cfg/cfg.h"
@@ -270,6 +277,83 @@ static void server_teardown(struct server *srv)
 	free(srv->workers);
 }
 
+/* ---- operations: readiness, privileges, certificate lifetimes ---- */
+
+/* systemd Type=notify (sd_notify(3) protocol, no libsystemd needed): a
+ * datagram to $NOTIFY_SOCKET. Quiet when not run by systemd. */
+static void notify_systemd(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	if (!path || !*path)
+		return;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t n = strlen(path);
+	if (n >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, n);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0'; /* abstract namespace */
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	ssize_t w = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+			   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n));
+	(void)w;
+	close(fd);
+}
+
+/* Once every socket is bound: become `user` (from root only). */
+static int drop_privileges(const char *user)
+{
+	if (!user[0])
+		return 0;
+	if (geteuid() != 0) {
+		LOG_WARN("privileges", "user=%s reason=\"not started as root: user ignored\"", user);
+		return 0;
+	}
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		LOG_ERROR("privileges", "user=%s reason=\"no such user\"", user);
+		return -ENOENT;
+	}
+	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		LOG_ERROR("privileges", "user=%s reason=\"%s\"", user, strerror(errno));
+		return -errno;
+	}
+	LOG_INFO("privileges", "user=%s uid=%u gid=%u", user, (unsigned)pw->pw_uid,
+		 (unsigned)pw->pw_gid);
+	return 0;
+}
+
+/* Warn before a domain certificate expires (and say when each does). */
+static void certificates_check(const struct cfg *cfg)
+{
+	time_t now = time(NULL);
+	for (unsigned j = 0; j < cfg->ndomains; j++) {
+		FILE *f = fopen(cfg->domains[j].cert, "r");
+		X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+		if (f)
+			fclose(f);
+		if (!x)
+			continue;
+		int days = 0, secs = 0;
+		ASN1_TIME *nowt = ASN1_TIME_set(NULL, now);
+		if (nowt && ASN1_TIME_diff(&days, &secs, nowt, X509_get0_notAfter(x)) == 1) {
+			if (days < 0 || (days == 0 && secs <= 0))
+				LOG_ERROR("tls.cert_expiry", "domain=%s cert=%s expired=yes",
+					  cfg->domains[j].name, cfg->domains[j].cert);
+			else if ((unsigned)days < cfg->cert_warn_days)
+				LOG_WARN("tls.cert_expiry", "domain=%s cert=%s days_left=%d warn_days=%u",
+					 cfg->domains[j].name, cfg->domains[j].cert, days, cfg->cert_warn_days);
+			else
+				LOG_INFO("tls.cert_expiry", "domain=%s days_left=%d", cfg->domains[j].name,
+					 days);
+		}
+		ASN1_TIME_free(nowt);
+		X509_free(x);
+	}
+}
+
 /* ---- reload (SIGHUP) ---- */
 
 struct reload_job {
@@ -490,6 +574,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (drop_privileges(srv.cfg.user) < 0) {
+		server_teardown(&srv);
+		return 1;
+	}
+	certificates_check(&srv.cfg);
 	rc = worker_pool_start(srv.pool);
 	if (rc < 0) {
 		LOG_ERROR("start", "reason=\"%s\"", strerror(-rc));
@@ -498,15 +587,26 @@ int main(int argc, char **argv)
 	}
 	LOG_INFO("start", "workers=%u domains=%u listeners=%u pid=%d", srv.nworkers, srv.cfg.ndomains,
 		 srv.cfg.nlisteners, (int)getpid());
+	notify_systemd("READY=1");
 	for (;;) {
-		int sig = 0;
-		if (sigwait(&set, &sig) != 0)
+		/* Wake once a day to look at certificate lifetimes again. */
+		struct timespec day = {86400, 0};
+		siginfo_t info;
+		int sig = sigtimedwait(&set, &info, &day);
+		if (sig < 0) {
+			if (errno == EAGAIN)
+				certificates_check(&srv.cfg);
 			continue;
+		}
 		if (sig == SIGHUP) {
+			notify_systemd("RELOADING=1");
 			server_reload(&srv, cfg_path);
+			certificates_check(&srv.cfg);
+			notify_systemd("READY=1");
 			continue;
 		}
 		LOG_INFO("stop", "signal=%d", sig);
+		notify_systemd("STOPPING=1");
 		break;
 	}
 	worker_pool_stop(srv.pool);

@@ -15,6 +15,7 @@ void cfg_init(struct cfg *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->log_level = LOG_LVL_INFO;
+	c->cert_warn_days = 30;
 	c->policy = TLS_IDENTITY_POLICY_DEFAULT;
 	c->limits.max_conns = 20000;
 	c->limits.max_conns_per_ip = 256;
@@ -123,6 +124,10 @@ static int kv_global(struct parser *p, struct cfg *c, const char *k, const char 
 {
 	if (!strcmp(k, "workers"))
 		return set_uint(p, &c->workers, v, 0, 64);
+	if (!strcmp(k, "user"))
+		return set_string(p, c->user, sizeof(c->user), v);
+	if (!strcmp(k, "cert_warn_days"))
+		return set_uint(p, &c->cert_warn_days, v, 0, 3650);
 	if (!strcmp(k, "log_level")) {
 		static const char *names[] = {"error", "warn", "info", "debug"};
 		for (int i = 0; i < 4; i++)

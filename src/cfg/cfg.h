@@ -51,6 +51,8 @@ struct cfg_route {
 
 struct cfg {
 	unsigned workers; /* 0: one per core */
+	char user[64];    /* run as this user once the sockets are bound ("" = stay) */
+	unsigned cert_warn_days; /* warn this many days before a certificate expires */
 	int log_level;    /* enum log_level */
 	char ca_file[CFG_MAX_PATH];
 	char ca_dir[CFG_MAX_PATH];

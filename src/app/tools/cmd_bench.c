@@ -197,6 +197,7 @@ struct bench_thread {
 	uint16_t udp_port;
 	struct loop_timer tick;
 	bool starting_done;
+	bool destroying; /* connection callbacks ignored from now on */
 	atomic_bool done;
 	atomic_bool ready; /* conns: every connection set up */
 	/* uac */
@@ -857,6 +858,8 @@ static void uac_conn_ready_cb(struct transport *tp, struct tp_conn *conn, bool o
 {
 	struct bench_thread *t = arg;
 	(void)tp;
+	if (t->destroying)
+		return;
 	if (ok) {
 		if (tp_conn_proto(conn) == TP_PROTO_TLS)
 			t->st.handshakes_ok++;
@@ -879,6 +882,8 @@ static void uac_conn_closed_cb(struct transport *tp, struct tp_conn *conn, const
 {
 	struct bench_thread *t = arg;
 	(void)tp;
+	if (t->destroying)
+		return;
 	enum bench_reason why = conn == t->failed_conn ? t->failed_reason : BR_CLOSED;
 	t->failed_conn = NULL;
 	for (unsigned k = 0; k < BENCH_MAX_REUSE_CONNS; k++)
@@ -1206,7 +1211,7 @@ static void conns_conn_closed_cb(struct transport *tp, struct tp_conn *conn, con
 	struct bench_thread *t = arg;
 	(void)tp;
 	(void)reason;
-	if (t->conns_closed)
+	if (t->conns_closed || t->destroying)
 		return;
 	for (uint64_t i = 0; i < t->conns_opened; i++)
 		if (t->conns[i].conn == conn) {
@@ -1242,6 +1247,10 @@ static void thread_start_cb(void *arg)
 	loop_timer_start(t->loop, &t->tick, 0);
 }
 
+/* Stop the thread, then let go of everything. Our connection references
+ * go first, while the transport exists (a reference dropped later would
+ * reach a freed transport); the transport then closes what is still open
+ * without telling us; the loop's end runs the deferred frees. */
 static void thread_destroy(struct bench_thread *t)
 {
 	if (!t)
@@ -1250,20 +1259,26 @@ static void thread_destroy(struct bench_thread *t)
 		worker_stop(t->w);
 		worker_join(t->w);
 	}
+	t->destroying = true;
 	for (unsigned k = 0; k < BENCH_MAX_REUSE_CONNS; k++)
-		if (t->rconn[k])
+		if (t->rconn[k]) {
 			tp_conn_unref(t->rconn[k]);
-	if (t->conns) {
+			t->rconn[k] = NULL;
+		}
+	if (t->conns)
 		for (uint64_t i = 0; i < t->conns_opened; i++)
-			if (t->conns[i].conn)
+			if (t->conns[i].conn) {
 				tp_conn_unref(t->conns[i].conn);
-	}
+				t->conns[i].conn = NULL;
+			}
 	for (uint32_t i = 0; t->slots && i < t->nslots; i++)
 		if (t->slots[i]) {
 			loop_timer_cancel(&t->slots[i]->rtx);
 			loop_timer_cancel(&t->slots[i]->deadline);
-			if (t->slots[i]->conn)
+			if (t->slots[i]->conn) {
 				tp_conn_unref(t->slots[i]->conn);
+				t->slots[i]->conn = NULL;
+			}
 		}
 	if (t->buckets)
 		for (unsigned b = 0; b < BENCH_UAS_BUCKETS; b++)
@@ -2239,9 +2254,10 @@ int sipsctl_cmd_bench(int argc, char **argv)
 			uint64_t now = now_ns();
 			if (ready_ns && now >= hold_end)
 				break;
-			/* Setting up is bounded too: count/rate, twice, plus the timeout. */
-			if (!ready_ns && now - start > (uint64_t)((2.0 * (double)o->count / o->rate + o->timeout_s +
-								    BENCH_DRAIN_GRACE_S) * 1e9)) {
+			/* Setting up is bounded too: six times count/rate (a proxy
+			 * may accept more slowly than offered), plus the timeout. */
+			if (!ready_ns && now - start > (uint64_t)((6.0 * (double)o->count / o->rate + 30.0 +
+								    o->timeout_s) * 1e9)) {
 				fprintf(stderr, "sipsctl bench conns: setting up took too long: stopping\n");
 				break;
 			}
