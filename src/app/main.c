@@ -24,6 +24,7 @@
 
 #include "base/log.h"
 #include "cfg/cfg.h"
+#include "control.h"
 #include "loop/worker.h"
 #include "proxy/proxy.h"
 #include "store/location.h"
@@ -48,6 +49,8 @@ struct server {
 	struct digest_ctx *digest;
 	struct credentials *users;
 	struct tls_ticket_keys *ticket_keys; /* one ring: tickets resume at every worker */
+	struct control *control;
+	uint64_t reloads_done, reloads_refused;
 	struct tp_group *group;
 	struct worker_pool *pool;
 	struct server_worker *workers;
@@ -354,6 +357,171 @@ static void certificates_check(const struct cfg *cfg)
 	}
 }
 
+/* ---- control socket and metrics ---- */
+
+/* A question for every worker, answered on its own thread. */
+struct ask_job {
+	struct server_worker *w;
+	sem_t *done;
+	struct tp_stats tp;
+	struct txn_stats txn;
+	struct proxy_stats proxy;
+	char *buf; /* connections: lines */
+	size_t cap, len;
+};
+
+static void ask_stats_cb(void *arg)
+{
+	struct ask_job *j = arg;
+	j->tp = *tp_stats(j->w->tp);
+	j->txn = *txn_layer_stats(proxy_txn_layer(j->w->proxy));
+	j->proxy = *proxy_stats(j->w->proxy);
+	sem_post(j->done);
+}
+
+static void conn_line_cb(struct tp_conn *c, void *arg)
+{
+	struct ask_job *j = arg;
+	if (j->len + 512 >= j->cap)
+		return;
+	char addr[64], ids[256] = "{}";
+	socklen_t len;
+	tp_addr_format(tp_conn_remote(c, &len), addr, sizeof(addr));
+	tls_identity_set_format(tp_conn_identities(c), ids, sizeof(ids));
+	int n = snprintf(j->buf + j->len, j->cap - j->len,
+			 "worker=%u conn=%llu proto=%s dir=%s peer=%s tls=%s authenticated=%s "
+			 "identities=%s\n",
+			 j->w->index, (unsigned long long)tp_conn_id(c), tp_proto_name(tp_conn_proto(c)),
+			 tp_conn_is_inbound(c) ? "in" : "out", addr,
+			 tp_conn_tls_version(c)[0] ? tp_conn_tls_version(c) : "-",
+			 tp_conn_authenticated(c) ? "yes" : "no", ids);
+	if (n > 0)
+		j->len += (size_t)n;
+}
+
+static void ask_conns_cb(void *arg)
+{
+	struct ask_job *j = arg;
+	tp_conn_foreach(j->w->tp, conn_line_cb, j);
+	sem_post(j->done);
+}
+
+/* Post `fn` to every worker and wait (bounded) for the answers. */
+static void ask_workers(struct server *srv, struct ask_job *jobs, loop_work_fn fn)
+{
+	sem_t done;
+	sem_init(&done, 0, 0);
+	unsigned posted = 0;
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		jobs[i].w = &srv->workers[i];
+		jobs[i].done = &done;
+		if (worker_pool_post(srv->pool, i, fn, &jobs[i]) == 0)
+			posted++;
+	}
+	for (unsigned i = 0; i < posted; i++) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 5;
+		if (sem_timedwait(&done, &ts) < 0)
+			break; /* a worker did not answer: report what came */
+	}
+	sem_destroy(&done);
+}
+
+static void control_stats_cb(void *arg, struct control_stats *out)
+{
+	struct server *srv = arg;
+	struct ask_job *jobs = calloc(srv->nworkers, sizeof(*jobs));
+	if (!jobs)
+		return;
+	ask_workers(srv, jobs, ask_stats_cb);
+	out->workers = srv->nworkers;
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		const struct ask_job *j = &jobs[i];
+		uint64_t *d = (uint64_t *)&out->tp;
+		const uint64_t *sv = (const uint64_t *)&j->tp;
+		/* The counters are uint64_t in a row, the gauges follow. */
+		for (size_t k = 0; k < offsetof(struct tp_stats, conns_current) / sizeof(uint64_t); k++)
+			d[k] += sv[k];
+		out->tp.conns_current += j->tp.conns_current;
+		out->tp.handshakes_current += j->tp.handshakes_current;
+		d = (uint64_t *)&out->txn;
+		sv = (const uint64_t *)&j->txn;
+		for (size_t k = 0; k < offsetof(struct txn_stats, server_current) / sizeof(uint64_t); k++)
+			d[k] += sv[k];
+		out->txn.server_current += j->txn.server_current;
+		out->txn.client_current += j->txn.client_current;
+		d = (uint64_t *)&out->proxy;
+		sv = (const uint64_t *)&j->proxy;
+		for (size_t k = 0; k < sizeof(struct proxy_stats) / sizeof(uint64_t); k++)
+			d[k] += sv[k];
+	}
+	location_counts(srv->loc, &out->aors, &out->bindings);
+	out->reloads_done = srv->reloads_done;
+	out->reloads_refused = srv->reloads_refused;
+	free(jobs);
+}
+
+static size_t control_conns_cb(void *arg, char *buf, size_t cap)
+{
+	struct server *srv = arg;
+	struct ask_job *jobs = calloc(srv->nworkers, sizeof(*jobs));
+	if (!jobs)
+		return 0;
+	size_t share = cap / (srv->nworkers ? srv->nworkers : 1);
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		jobs[i].buf = malloc(share);
+		jobs[i].cap = jobs[i].buf ? share : 0;
+	}
+	ask_workers(srv, jobs, ask_conns_cb);
+	size_t n = 0;
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		if (jobs[i].len && n + jobs[i].len < cap) {
+			memcpy(buf + n, jobs[i].buf, jobs[i].len);
+			n += jobs[i].len;
+		}
+		free(jobs[i].buf);
+	}
+	buf[n < cap ? n : cap - 1] = '\0';
+	free(jobs);
+	return n;
+}
+
+struct reg_lines {
+	char *buf;
+	size_t cap, len;
+	int64_t now;
+};
+
+static void reg_line_cb(const char *aor, const struct loc_binding *b, void *arg)
+{
+	struct reg_lines *r = arg;
+	if (r->len + 1024 >= r->cap)
+		return;
+	int n = snprintf(r->buf + r->len, r->cap - r->len,
+			 "aor=%s contact=<%s> expires_in=%lld q=%u.%03u flow=%s%u:%llu instance=%s\n", aor,
+			 b->contact, (long long)(b->expires_at - r->now), b->q1000 / 1000, b->q1000 % 1000,
+			 b->flow.conn_id ? "worker" : "udp", b->flow.worker,
+			 (unsigned long long)b->flow.conn_id, b->instance[0] ? b->instance : "-");
+	if (n > 0)
+		r->len += (size_t)n;
+}
+
+static size_t control_regs_cb(void *arg, char *buf, size_t cap)
+{
+	struct server *srv = arg;
+	struct reg_lines r = {buf, cap, 0, (int64_t)time(NULL)};
+	location_foreach(srv->loc, reg_line_cb, &r);
+	buf[r.len < cap ? r.len : cap - 1] = '\0';
+	return r.len;
+}
+
+static void control_reload_cb(void *arg)
+{
+	(void)arg;
+	kill(getpid(), SIGHUP); /* the main thread reloads, as on a signal */
+}
+
 /* ---- reload (SIGHUP) ---- */
 
 struct reload_job {
@@ -407,6 +575,7 @@ static bool listeners_same(const struct cfg *a, const struct cfg *b)
  * at the next start. */
 static void server_reload(struct server *srv, const char *path)
 {
+	uint64_t done_before = srv->reloads_done;
 	struct cfg *nc = malloc(sizeof(*nc));
 	struct reload_job *jobs = calloc(srv->nworkers, sizeof(*jobs));
 	char err[512];
@@ -452,7 +621,10 @@ static void server_reload(struct server *srv, const char *path)
 	nc->limits = srv->cfg.limits;
 	srv->cfg = *nc;
 	LOG_INFO("reload", "result=done workers=%u domains=%u", posted, nc->ndomains);
+	srv->reloads_done++;
 out:
+	if (srv->reloads_done == done_before)
+		srv->reloads_refused++;
 	free(jobs);
 	free(nc);
 }
@@ -587,6 +759,15 @@ int main(int argc, char **argv)
 	}
 	LOG_INFO("start", "workers=%u domains=%u listeners=%u pid=%d", srv.nworkers, srv.cfg.ndomains,
 		 srv.cfg.nlisteners, (int)getpid());
+	if (srv.cfg.control[0] || srv.cfg.metrics[0]) {
+		struct control_ops ops = {control_stats_cb, control_conns_cb, control_regs_cb,
+					  control_reload_cb, &srv};
+		if (control_start(srv.cfg.control, srv.cfg.metrics, &ops, &srv.control) < 0) {
+			worker_pool_stop(srv.pool);
+			server_teardown(&srv);
+			return 1;
+		}
+	}
 	notify_systemd("READY=1");
 	for (;;) {
 		/* Wake once a day to look at certificate lifetimes again. */
@@ -609,6 +790,7 @@ int main(int argc, char **argv)
 		notify_systemd("STOPPING=1");
 		break;
 	}
+	control_stop(srv.control); /* before the workers it asks */
 	worker_pool_stop(srv.pool);
 	server_teardown(&srv);
 	LOG_INFO("stopped", "pid=%d", (int)getpid());

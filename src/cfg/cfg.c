@@ -126,6 +126,10 @@ static int kv_global(struct parser *p, struct cfg *c, const char *k, const char 
 		return set_uint(p, &c->workers, v, 0, 64);
 	if (!strcmp(k, "user"))
 		return set_string(p, c->user, sizeof(c->user), v);
+	if (!strcmp(k, "control"))
+		return set_string(p, c->control, sizeof(c->control), v);
+	if (!strcmp(k, "metrics"))
+		return set_string(p, c->metrics, sizeof(c->metrics), v);
 	if (!strcmp(k, "cert_warn_days"))
 		return set_uint(p, &c->cert_warn_days, v, 0, 3650);
 	if (!strcmp(k, "log_level")) {

@@ -53,6 +53,8 @@ struct cfg {
 	unsigned workers; /* 0: one per core */
 	char user[64];    /* run as this user once the sockets are bound ("" = stay) */
 	unsigned cert_warn_days; /* warn this many days before a certificate expires */
+	char control[108];       /* unix control socket path ("" = none) */
+	char metrics[64];        /* Prometheus endpoint address ("" = none) */
 	int log_level;    /* enum log_level */
 	char ca_file[CFG_MAX_PATH];
 	char ca_dir[CFG_MAX_PATH];

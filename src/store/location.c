@@ -258,6 +258,17 @@ int location_expire(struct location *loc, int64_t now)
 	return n;
 }
 
+void location_foreach(struct location *loc,
+		      void (*cb)(const char *aor, const struct loc_binding *b, void *arg), void *arg)
+{
+	pthread_mutex_lock(&loc->lock);
+	for (unsigned bkt = 0; bkt < LOC_BUCKETS; bkt++)
+		for (struct loc_aor *a = loc->buckets[bkt]; a; a = a->next)
+			for (unsigned i = 0; i < a->count; i++)
+				cb(a->aor, &a->b[i], arg);
+	pthread_mutex_unlock(&loc->lock);
+}
+
 void location_counts(struct location *loc, unsigned *aors, unsigned *bindings)
 {
 	pthread_mutex_lock(&loc->lock);

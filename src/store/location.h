@@ -80,6 +80,11 @@ int location_flow_closed(struct location *loc, unsigned worker, uint64_t conn_id
 /* Drop expired bindings; returns the number removed. */
 int location_expire(struct location *loc, int64_t now);
 
+/* Call cb for every binding (under the store's lock: cb must not call
+ * back into the store). */
+void location_foreach(struct location *loc,
+		      void (*cb)(const char *aor, const struct loc_binding *b, void *arg), void *arg);
+
 /* Number of AORs and bindings held. */
 void location_counts(struct location *loc, unsigned *aors, unsigned *bindings);
 

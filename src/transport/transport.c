@@ -1238,6 +1238,14 @@ struct tp_conn *tp_conn_find(struct transport *tp, enum tp_proto proto, const st
 	return NULL;
 }
 
+void tp_conn_foreach(struct transport *tp, void (*cb)(struct tp_conn *c, void *arg), void *arg)
+{
+	for (unsigned b = 0; b < TP_HASH_BUCKETS; b++)
+		for (struct tp_conn *c = tp->id_buckets[b]; c; c = c->inext)
+			if (c->state != CONN_CLOSED)
+				cb(c, arg);
+}
+
 struct tp_conn *tp_conn_by_id(struct transport *tp, uint64_t id)
 {
 	for (struct tp_conn *c = tp->id_buckets[id & (TP_HASH_BUCKETS - 1)]; c; c = c->inext)

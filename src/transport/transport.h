@@ -192,6 +192,9 @@ const struct tls_peer *tp_conn_tls_peer(const struct tp_conn *c);
 
 const struct tp_stats *tp_stats(const struct transport *tp);
 
+/* Call cb for every open connection of this transport (its thread only). */
+void tp_conn_foreach(struct transport *tp, void (*cb)(struct tp_conn *c, void *arg), void *arg);
+
 /* Format an address as "1.2.3.4:5060" or "[::1]:5060". */
 void tp_addr_format(const struct sockaddr *sa, char *buf, size_t size);
 

@@ -12,6 +12,8 @@ int sipsctl_cmd_cert(int argc, char **argv);
 int sipsctl_cmd_options(int argc, char **argv);
 int sipsctl_cmd_register(int argc, char **argv);
 int sipsctl_cmd_call(int argc, char **argv);
+/* stats, connections, registrations, reload: argv[0] names which. */
+int sipsctl_cmd_ctl(int argc, char **argv);
 int sipsctl_cmd_probe(int argc, char **argv);
 
 #endif
