@@ -166,6 +166,50 @@ size_t control_metrics_format(const struct control_stats *s, char *b, size_t cap
 	COUNTER("registrations_total", "REGISTER requests handled.", s->proxy.registrations);
 	GAUGE("registered_aors", "Addresses of record with bindings.", s->aors);
 	GAUGE("registered_bindings", "Bindings in the location store.", s->bindings);
+	n = appendf(b, cap, n,
+		    "# HELP sipsd_connections_by_transport Open connections by transport.\n"
+		    "# TYPE sipsd_connections_by_transport gauge\n"
+		    "sipsd_connections_by_transport{transport=\"tcp\"} %u\n"
+		    "sipsd_connections_by_transport{transport=\"tls\"} %u\n"
+		    "# HELP sipsd_tls_authenticated_connections TLS connections whose peer proved a "
+		    "SIP domain.\n# TYPE sipsd_tls_authenticated_connections gauge\n"
+		    "sipsd_tls_authenticated_connections %u\n",
+		    s->conns_tcp, s->conns_tls, s->conns_tls_authenticated);
+	n = appendf(b, cap, n, "# HELP sipsd_peer_connections Authenticated connections by the "
+			       "peer's verified identity.\n# TYPE sipsd_peer_connections gauge\n");
+	for (unsigned i = 0; i < s->npeers; i++)
+		n = appendf(b, cap, n, "sipsd_peer_connections{identity=\"%s\"} %u\n", s->peers[i].identity,
+			    s->peers[i].conns);
+	n = appendf(b, cap, n, "# HELP sipsd_tls_handshake_refusals_total TLS handshakes refused, by "
+			       "verdict.\n# TYPE sipsd_tls_handshake_refusals_total counter\n");
+	for (unsigned v = 0; v <= TLS_VERDICT_COUNT; v++)
+		if (v != TLS_VERDICT_OK)
+			n = appendf(b, cap, n, "sipsd_tls_handshake_refusals_total{verdict=\"%s\"} %llu\n",
+				    v < TLS_VERDICT_COUNT ? tls_verdict_name((enum tls_verdict)v) : "other",
+				    (unsigned long long)s->tp.handshake_refusals[v]);
+	n = appendf(b, cap, n, "# HELP sipsd_requests_by_method_total Requests by method.\n"
+			       "# TYPE sipsd_requests_by_method_total counter\n");
+	for (unsigned m = 0; m <= SIP_METHOD_UPDATE; m++)
+		n = appendf(b, cap, n, "sipsd_requests_by_method_total{method=\"%s\"} %llu\n",
+			    m ? sip_method_name((enum sip_method)m) : "other",
+			    (unsigned long long)s->proxy.by_method[m]);
+	n = appendf(b, cap, n, "# HELP sipsd_responses_total Responses sent, by class.\n"
+			       "# TYPE sipsd_responses_total counter\n");
+	for (unsigned c = 1; c <= 6; c++)
+		n = appendf(b, cap, n, "sipsd_responses_total{class=\"%uxx\"} %llu\n", c,
+			    (unsigned long long)s->proxy.by_class[c]);
+	n = appendf(b, cap, n,
+		    "# HELP sipsd_policy_verdicts_total Authoritative-proxy and Via-trail verdicts.\n"
+		    "# TYPE sipsd_policy_verdicts_total counter\n"
+		    "sipsd_policy_verdicts_total{verdict=\"reject\"} %llu\n"
+		    "sipsd_policy_verdicts_total{verdict=\"log\"} %llu\n",
+		    (unsigned long long)s->proxy.policy_rejected,
+		    (unsigned long long)s->proxy.policy_logged);
+	n = appendf(b, cap, n, "# HELP sipsd_certificate_days_left Days until a domain certificate "
+			       "expires.\n# TYPE sipsd_certificate_days_left gauge\n");
+	for (unsigned i = 0; i < s->ncerts; i++)
+		n = appendf(b, cap, n, "sipsd_certificate_days_left{domain=\"%s\"} %d\n",
+			    s->certs[i].domain, s->certs[i].days_left);
 	COUNTER("reloads_total", "Successful reloads.", s->reloads_done);
 	COUNTER("reloads_refused_total", "Refused reloads.", s->reloads_refused);
 #undef GAUGE

@@ -19,6 +19,19 @@ struct control_stats {
 	struct proxy_stats proxy;
 	unsigned aors, bindings;
 	uint64_t reloads_done, reloads_refused;
+	unsigned conns_tcp, conns_tls, conns_tls_authenticated;
+	/* Authenticated peer connections by verified identity (bounded). */
+	struct {
+		char identity[254];
+		unsigned conns;
+	} peers[16];
+	unsigned npeers;
+	/* Days until each domain certificate expires. */
+	struct {
+		char domain[254];
+		int days_left;
+	} certs[16];
+	unsigned ncerts;
 };
 
 struct control_ops {

@@ -328,32 +328,42 @@ static int drop_privileges(const char *user)
 	return 0;
 }
 
+/* Whole days until the certificate in `path` expires (negative once it
+ * has). Returns 0, or -ENOENT when it cannot be read. */
+static int cert_days_left(const char *path, int *days)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	if (f)
+		fclose(f);
+	if (!x)
+		return -ENOENT;
+	int d = 0, secs = 0, rc = -ENOENT;
+	ASN1_TIME *now = ASN1_TIME_set(NULL, time(NULL));
+	if (now && ASN1_TIME_diff(&d, &secs, now, X509_get0_notAfter(x)) == 1) {
+		*days = (d == 0 && secs < 0) ? -1 : d;
+		rc = 0;
+	}
+	ASN1_TIME_free(now);
+	X509_free(x);
+	return rc;
+}
+
 /* Warn before a domain certificate expires (and say when each does). */
 static void certificates_check(const struct cfg *cfg)
 {
-	time_t now = time(NULL);
 	for (unsigned j = 0; j < cfg->ndomains; j++) {
-		FILE *f = fopen(cfg->domains[j].cert, "r");
-		X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
-		if (f)
-			fclose(f);
-		if (!x)
+		int days;
+		if (cert_days_left(cfg->domains[j].cert, &days) < 0)
 			continue;
-		int days = 0, secs = 0;
-		ASN1_TIME *nowt = ASN1_TIME_set(NULL, now);
-		if (nowt && ASN1_TIME_diff(&days, &secs, nowt, X509_get0_notAfter(x)) == 1) {
-			if (days < 0 || (days == 0 && secs <= 0))
-				LOG_ERROR("tls.cert_expiry", "domain=%s cert=%s expired=yes",
-					  cfg->domains[j].name, cfg->domains[j].cert);
-			else if ((unsigned)days < cfg->cert_warn_days)
-				LOG_WARN("tls.cert_expiry", "domain=%s cert=%s days_left=%d warn_days=%u",
-					 cfg->domains[j].name, cfg->domains[j].cert, days, cfg->cert_warn_days);
-			else
-				LOG_INFO("tls.cert_expiry", "domain=%s days_left=%d", cfg->domains[j].name,
-					 days);
-		}
-		ASN1_TIME_free(nowt);
-		X509_free(x);
+		if (days < 0)
+			LOG_ERROR("tls.cert_expiry", "domain=%s cert=%s expired=yes", cfg->domains[j].name,
+				  cfg->domains[j].cert);
+		else if ((unsigned)days < cfg->cert_warn_days)
+			LOG_WARN("tls.cert_expiry", "domain=%s cert=%s days_left=%d warn_days=%u",
+				 cfg->domains[j].name, cfg->domains[j].cert, days, cfg->cert_warn_days);
+		else
+			LOG_INFO("tls.cert_expiry", "domain=%s days_left=%d", cfg->domains[j].name, days);
 	}
 }
 
@@ -363,6 +373,8 @@ static void certificates_check(const struct cfg *cfg)
 struct ask_job {
 	struct server_worker *w;
 	sem_t *done;
+	struct control_stats *peers; /* stats: connection counts gathered here */
+	pthread_mutex_t *peers_lock;
 	struct tp_stats tp;
 	struct txn_stats txn;
 	struct proxy_stats proxy;
@@ -370,9 +382,36 @@ struct ask_job {
 	size_t cap, len;
 };
 
+static void conn_count_cb(struct tp_conn *c, void *arg)
+{
+	struct ask_job *j = arg;
+	struct control_stats *s = j->peers;
+	pthread_mutex_lock(j->peers_lock);
+	if (tp_conn_proto(c) == TP_PROTO_TCP)
+		s->conns_tcp++;
+	else if (tp_conn_proto(c) == TP_PROTO_TLS)
+		s->conns_tls++;
+	if (tp_conn_authenticated(c)) {
+		s->conns_tls_authenticated++;
+		const struct tls_identity_set *ids = tp_conn_identities(c);
+		for (size_t k = 0; k < ids->count; k++) {
+			struct str name = tls_identity_set_name(ids, k);
+			unsigned i = 0;
+			while (i < s->npeers && !str_eq(str_from_cstr(s->peers[i].identity), name))
+				i++;
+			if (i == s->npeers && s->npeers < sizeof(s->peers) / sizeof(s->peers[0]))
+				str_to_cbuf(name, s->peers[s->npeers++].identity, sizeof(s->peers[0].identity));
+			if (i < s->npeers)
+				s->peers[i].conns++;
+		}
+	}
+	pthread_mutex_unlock(j->peers_lock);
+}
+
 static void ask_stats_cb(void *arg)
 {
 	struct ask_job *j = arg;
+	tp_conn_foreach(j->w->tp, conn_count_cb, j);
 	j->tp = *tp_stats(j->w->tp);
 	j->txn = *txn_layer_stats(proxy_txn_layer(j->w->proxy));
 	j->proxy = *proxy_stats(j->w->proxy);
@@ -434,6 +473,11 @@ static void control_stats_cb(void *arg, struct control_stats *out)
 	struct ask_job *jobs = calloc(srv->nworkers, sizeof(*jobs));
 	if (!jobs)
 		return;
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	for (unsigned i = 0; i < srv->nworkers; i++) {
+		jobs[i].peers = out;
+		jobs[i].peers_lock = &lock;
+	}
 	ask_workers(srv, jobs, ask_stats_cb);
 	out->workers = srv->nworkers;
 	for (unsigned i = 0; i < srv->nworkers; i++) {
@@ -445,6 +489,8 @@ static void control_stats_cb(void *arg, struct control_stats *out)
 			d[k] += sv[k];
 		out->tp.conns_current += j->tp.conns_current;
 		out->tp.handshakes_current += j->tp.handshakes_current;
+		for (size_t k = 0; k <= TLS_VERDICT_COUNT; k++)
+			out->tp.handshake_refusals[k] += j->tp.handshake_refusals[k];
 		d = (uint64_t *)&out->txn;
 		sv = (const uint64_t *)&j->txn;
 		for (size_t k = 0; k < offsetof(struct txn_stats, server_current) / sizeof(uint64_t); k++)
@@ -457,6 +503,14 @@ static void control_stats_cb(void *arg, struct control_stats *out)
 			d[k] += sv[k];
 	}
 	location_counts(srv->loc, &out->aors, &out->bindings);
+	for (unsigned d = 0; d < srv->cfg.ndomains && out->ncerts < 16; d++) {
+		int days;
+		if (cert_days_left(srv->cfg.domains[d].cert, &days) == 0) {
+			snprintf(out->certs[out->ncerts].domain, sizeof(out->certs[0].domain), "%s",
+				 srv->cfg.domains[d].name);
+			out->certs[out->ncerts++].days_left = days;
+		}
+	}
 	out->reloads_done = srv->reloads_done;
 	out->reloads_refused = srv->reloads_refused;
 	free(jobs);
@@ -654,6 +708,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(verbose ? LOG_LVL_DEBUG : (enum log_level)srv.cfg.log_level);
+	if (srv.cfg.log_syslog && !test_only)
+		log_use_syslog(true);
 	if (test_only) {
 		/* Load every TLS context once so bad certificates fail here. */
 		for (unsigned j = 0; j < srv.cfg.ndomains; j++) {

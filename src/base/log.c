@@ -3,10 +3,20 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 static volatile enum log_level current_level = LOG_LVL_INFO;
+static volatile bool to_syslog;
+
+void log_use_syslog(bool on)
+{
+	if (on && !to_syslog)
+		openlog("sipsd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	to_syslog = on;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -45,6 +55,14 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 	}
 	if ((size_t)n > sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
+	if (to_syslog) {
+		static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+		line[n] = '\0';
+		/* syslog stamps the time itself: skip our ts= field. */
+		const char *text = strchr(line, ' ');
+		syslog(prio[level], "%s", text ? text + 1 : line);
+		return;
+	}
 	line[n++] = '\n';
 	ssize_t w = write(STDERR_FILENO, line, (size_t)n);
 	(void)w;

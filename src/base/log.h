@@ -2,9 +2,14 @@
 #ifndef SIPSD_BASE_LOG_H
 #define SIPSD_BASE_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* Send lines to syslog(3) (facility daemon, tag "sipsd") instead of
+ * standard error. */
+void log_use_syslog(bool on);
 
 /* Set the most verbose level printed (default LOG_LVL_INFO). */
 void log_set_level(enum log_level level);

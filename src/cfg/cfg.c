@@ -126,6 +126,15 @@ static int kv_global(struct parser *p, struct cfg *c, const char *k, const char 
 		return set_uint(p, &c->workers, v, 0, 64);
 	if (!strcmp(k, "user"))
 		return set_string(p, c->user, sizeof(c->user), v);
+	if (!strcmp(k, "log_target")) {
+		if (!strcmp(v, "stderr"))
+			c->log_syslog = false;
+		else if (!strcmp(v, "syslog"))
+			c->log_syslog = true;
+		else
+			return perror_at(p, "log_target must be stderr or syslog");
+		return 0;
+	}
 	if (!strcmp(k, "control"))
 		return set_string(p, c->control, sizeof(c->control), v);
 	if (!strcmp(k, "metrics"))

@@ -54,6 +54,7 @@ struct cfg {
 	char user[64];    /* run as this user once the sockets are bound ("" = stay) */
 	unsigned cert_warn_days; /* warn this many days before a certificate expires */
 	char control[108];       /* unix control socket path ("" = none) */
+	bool log_syslog;         /* log_target = syslog */
 	char metrics[64];        /* Prometheus endpoint address ("" = none) */
 	int log_level;    /* enum log_level */
 	char ca_file[CFG_MAX_PATH];

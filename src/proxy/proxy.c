@@ -253,6 +253,8 @@ static void ctx_unref(struct proxy_ctx *ctx)
  * transaction while it lives, directly afterwards (2xx of a fork). */
 static void ctx_send_response(struct proxy_ctx *ctx, int status, const char *buf, size_t len)
 {
+	if (status >= 100 && status < 700)
+		ctx->p->stats.by_class[status / 100]++;
 	if (ctx->st) {
 		txn_server_respond(ctx->st, status, buf, len);
 		return;
@@ -271,6 +273,8 @@ static void ctx_reply(struct proxy_ctx *ctx, int status, const char *reason, con
 		return;
 	ctx->final_sent = status >= 200;
 	ctx->p->stats.local_replies++;
+	if (status >= 100 && status < 700)
+		ctx->p->stats.by_class[status / 100]++;
 	txn_server_reply(ctx->st, status, reason, str_from_cstr(extra ? extra : ""));
 }
 
@@ -666,6 +670,8 @@ static int reject(struct proxy *p, struct txn_server *st, int status, const char
 		  const char *extra)
 {
 	p->stats.local_replies++;
+	if (status >= 100 && status < 700)
+		p->stats.by_class[status / 100]++;
 	return txn_server_reply(st, status, reason, str_from_cstr(extra ? extra : ""));
 }
 
@@ -942,6 +948,8 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 	struct proxy *p = arg;
 	(void)l;
 	p->stats.requests++;
+	if ((unsigned)m->method_id <= SIP_METHOD_UPDATE)
+		p->stats.by_method[m->method_id]++;
 	if (!st) {
 		if (m->method_id == SIP_METHOD_ACK && sip_msg_check(m, NULL) == 0)
 			forward_ack(p, m, src);
@@ -1012,6 +1020,10 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 		peer = tp_conn_identities(src->conn);
 	struct policy_result pr;
 	policy_check_inbound(&p->cfg.policy, m, peer, domain_is_ours_cb, p, &pr);
+	if (pr.status)
+		p->stats.policy_rejected++;
+	else if (pr.log)
+		p->stats.policy_logged++;
 	if (pr.log) {
 		char addr[64];
 		tp_addr_format((const struct sockaddr *)&src->remote, addr, sizeof(addr));

@@ -69,6 +69,9 @@ struct proxy_cfg {
 struct proxy_stats {
 	uint64_t requests, responses_forwarded, local_replies, forwarded, stateless_forwarded;
 	uint64_t registrations, branch_failovers;
+	uint64_t policy_rejected, policy_logged; /* authoritative proxy and Via trail */
+	uint64_t by_method[SIP_METHOD_UPDATE + 1]; /* requests by enum sip_method */
+	uint64_t by_class[7];                      /* responses sent, by status / 100 */
 };
 
 struct proxy;

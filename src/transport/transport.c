@@ -792,6 +792,9 @@ static void conn_handshake(struct tp_conn *c)
 	tp->stats.handshake_failures++;
 	const struct tls_peer *p = tls_ssl_peer(c->ssl);
 	unsigned long e = ERR_peek_error();
+	tp->stats.handshake_refusals[p && p->auth == TLS_PEER_REFUSED && p->verdict < TLS_VERDICT_COUNT
+					     ? p->verdict
+					     : TLS_VERDICT_COUNT]++;
 	if (p && p->auth == TLS_PEER_REFUSED)
 		tls_peer_format(p, c->failure, sizeof(c->failure));
 	else if (e)

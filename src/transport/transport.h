@@ -43,6 +43,9 @@ struct tp_stats {
 	uint64_t write_queue_overflows, framing_errors, oversize;
 	uint64_t pings_answered, messages_in, messages_out;
 	unsigned conns_current, handshakes_current;
+	/* TLS handshakes refused by our checks, by verdict (enum tls_verdict);
+	 * the last slot counts failures that were not our refusal. */
+	uint64_t handshake_refusals[TLS_VERDICT_COUNT + 1];
 };
 
 struct tp_conn;

@@ -54,6 +54,11 @@ PY
 )
 check "/metrics answers 200 with Prometheus text" grep -q '^HTTP/1.1 200 OK' <<<"$metrics"
 check "/metrics has typed counters" grep -q '^# TYPE sipsd_messages_received_total counter' <<<"$metrics"
+check "/metrics: connections by transport" grep -Eq '^sipsd_connections_by_transport\{transport="tls"\} [1-9]' <<<"$metrics"
+check "/metrics: requests by method" grep -Eq '^sipsd_requests_by_method_total\{method="REGISTER"\} 1$' <<<"$metrics"
+check "/metrics: responses by class" grep -Eq '^sipsd_responses_total\{class="2xx"\} [2-9]' <<<"$metrics"
+check "/metrics: certificate lifetime" grep -Eq '^sipsd_certificate_days_left\{domain="example.net"\} [0-9]+' <<<"$metrics"
+check "/metrics: refusals by verdict" grep -q '^sipsd_tls_handshake_refusals_total{verdict="name-mismatch"} 0' <<<"$metrics"
 out=$("$SIPSCTL" reload "${CTL[@]}") && rc=0 || rc=$?
 check "sipsctl reload is accepted" [ "$rc" = 0 ]
 check "and the daemon reloads" wait_log "$TEST_TMP/c.log" 'event=reload result=done'
