@@ -143,6 +143,7 @@ void tp_limits_default(struct tp_limits *l)
 	l->idle_timeout_ms = 3600 * 1000;
 	l->max_msg_size = SIPS_MAX_MSG_SIZE;
 	l->max_write_queue = 1024 * 1024;
+	l->cert_warn_days = 30;
 }
 
 /* ---- addresses ---- */
@@ -750,6 +751,20 @@ static void conn_identify(struct tp_conn *c)
 	c->authenticated = p->auth == TLS_PEER_AUTHENTICATED;
 	if (c->authenticated)
 		c->ids = &p->ids;
+	/* Certificate lifecycle: a peer whose certificate expires soon will
+	 * stop authenticating; say so while there is time (once per
+	 * connection, only for authenticated peers). */
+	X509 *cert = c->authenticated ? SSL_get0_peer_certificate(c->ssl) : NULL;
+	int days = 0, secs = 0;
+	if (cert && ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert)) == 1 &&
+	    days >= 0 && (unsigned)days < c->tp->limits.cert_warn_days) {
+		char ids[256], addr[64];
+		tls_identity_set_format(&p->ids, ids, sizeof(ids));
+		tp_addr_format((struct sockaddr *)&c->remote, addr, sizeof(addr));
+		if (log_ratelimit_allow(&c->tp->rl))
+			LOG_WARN("tls.peer_cert_expiry", "conn=%llu peer=%s identities=%s days_left=%d",
+				 (unsigned long long)c->id, addr, ids, days);
+	}
 }
 
 static void conn_flush(struct tp_conn *c);

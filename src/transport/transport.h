@@ -31,6 +31,7 @@ struct tp_limits {
 	unsigned idle_timeout_ms;    /* no byte received for this long: close */
 	unsigned max_msg_size;       /* one message on a stream */
 	unsigned max_write_queue;    /* bytes queued for a peer that does not read */
+	unsigned cert_warn_days;     /* warn when a peer's certificate expires within this */
 };
 
 void tp_limits_default(struct tp_limits *l);

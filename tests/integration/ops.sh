@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ops.sh: running sipsd as a service: readiness, reload and stop reported
 # to systemd (Type=notify), privileges dropped to `user` once the sockets
-# are bound, and a warning before a domain certificate expires.
+# are bound, and warnings before a domain's or a peer's certificate expires.
 source "$(dirname "$0")/lib/common.sh"
 IP=127.0.42.1
 pki="$TEST_TMP/pki"; mkdir -p "$pki"; make_pki "$pki"
@@ -48,6 +48,11 @@ else
 fi
 out=$("$SIPSCTL" options "sips:example.net" --via "$IP:5061" --ca "$pki/ca.pem" --timeout 5) && rc=0 || rc=$?
 check "serving TLS after the privilege drop" [ "$rc" = 0 ]
+# A peer presenting a certificate that expires in 10 days (mutual TLS).
+"$SIPSCTL" options "sips:example.net" --via "$IP:5061" --ca "$pki/ca.pem" --cert "$TEST_TMP/soon.pem" \
+  --key "$TEST_TMP/soon.key" --from sip:probe@example.net --timeout 5 >/dev/null || true
+check "a peer certificate expiring soon is warned about" \
+  wait_log "$log" 'level=warn event=tls.peer_cert_expiry .*identities=\{example.net\} days_left=(9|10)'
 kill -HUP "$PID_o"
 check "reload reported (RELOADING=1 then READY=1)" wait_log "$TEST_TMP/notify.out" '^RELOADING=1'
 for _ in $(seq 30); do [ "$(grep -c '^READY=1' "$TEST_TMP/notify.out")" -ge 2 ] && break; sleep 0.1; done
