@@ -156,12 +156,14 @@ int txn_branch_worker(struct str b)
 /* ---- keys ---- */
 
 /* §17.2.3: branch + sent-by + method (ACK matches INVITE). Without the
- * magic cookie (RFC 2543 peers) the dialog identifiers and the top Via. */
-static char *server_key(const struct sip_msg *m, size_t *len)
+ * magic cookie (RFC 2543 peers) the dialog identifiers and the top Via.
+ * `as_invite` keys any method as its INVITE (a CANCEL looking for the
+ * transaction it cancels, §9.2). */
+static char *server_key(const struct sip_msg *m, bool as_invite, size_t *len)
 {
 	const struct sip_via *v = m->via;
 	struct str meth = m->method;
-	if (m->method_id == SIP_METHOD_ACK || m->method_id == SIP_METHOD_INVITE)
+	if (as_invite || m->method_id == SIP_METHOD_ACK || m->method_id == SIP_METHOD_INVITE)
 		meth = STR_LIT("INVITE");
 	size_t cap = v->raw.len + v->branch.len + m->call_id.len + meth.len + 128 +
 		     (m->from ? m->from->tag.len : 0);
@@ -415,26 +417,15 @@ void *txn_server_user(const struct txn_server *st) { return st->user; }
 struct txn_server *txn_server_find_invite(struct txn_layer *l, const struct sip_msg *cancel)
 {
 	/* The CANCEL has the INVITE's branch and sent-by (§9.2). */
+	if (!cancel->via)
+		return NULL;
 	size_t len;
-	const struct sip_via *v = cancel->via;
-	if (!v)
+	char *key = server_key(cancel, true, &len);
+	if (!key)
 		return NULL;
-	char key[1024];
-	int n;
-	if (v->has_branch && str_case_has_prefix(v->branch, "z9hG4bK") && v->branch.len > 7)
-		n = snprintf(key, sizeof(key), "%.*s|%.*s:%u|invite", (int)v->branch.len, v->branch.s,
-			     (int)v->host.len, v->host.s, v->has_port ? v->port : 0);
-	else
-		n = snprintf(key, sizeof(key), "2543|%.*s|%u|%.*s|%.*s|invite", (int)cancel->call_id.len,
-			     cancel->call_id.s, cancel->cseq,
-			     cancel->from ? (int)cancel->from->tag.len : 0,
-			     cancel->from ? cancel->from->tag.s : "", (int)v->raw.len, v->raw.s);
-	if (n < 0 || (size_t)n >= sizeof(key))
-		return NULL;
-	for (int i = 0; i < n; i++)
-		key[i] = ascii_lower(key[i]);
-	len = (size_t)n;
-	return server_lookup(l, key, len, hash_bytes(key, len));
+	struct txn_server *st = server_lookup(l, key, len, hash_bytes(key, len));
+	free(key);
+	return st;
 }
 
 /* §18.2.2: responses over UDP go to the source address with the Via's
@@ -457,7 +448,7 @@ static void handle_request(struct txn_layer *l, const struct tp_source *src, con
 			   size_t len, struct sip_msg *m)
 {
 	size_t klen;
-	char *key = server_key(m, &klen);
+	char *key = server_key(m, false, &klen);
 	if (!key)
 		return;
 	uint32_t h = hash_bytes(key, klen);
