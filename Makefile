@@ -4,6 +4,7 @@
 #   make sanitize  the whole suite under ASan+UBSan
 #   make fuzz      run every libFuzzer target for FUZZ_SECONDS each (clang)
 #   make bench     parser benchmark against libosip2
+#   make compare   sipsd vs Kamailio over TLS (bench/compare), medians and ratios
 #   make install   PREFIX=/usr/local DESTDIR= (binaries, man pages, unit, example config)
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -13,7 +14,7 @@ CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps build check demo sanitize fuzz bench clean format install
+.PHONY: all deps build check demo sanitize fuzz bench compare clean format install
 
 all: build
 
@@ -40,6 +41,9 @@ fuzz: deps
 
 bench: build
 	$(BUILD)/bench_parse
+
+compare: build
+	bench/compare --build $(BUILD)
 
 demo: build
 	scripts/install-deps.sh demo

@@ -17,6 +17,7 @@ static const struct sipsctl_command commands[] = {
 	{"register", sipsctl_cmd_register, "register an AOR at its proxy (a UA without a certificate)"},
 	{"call", sipsctl_cmd_call, "place a call, or with --answer take calls on a registration flow"},
 	{"probe", sipsctl_cmd_probe, "audit a SIP domain: RFC 3263 targets, TLS identity, OPTIONS"},
+	{"bench", sipsctl_cmd_bench, "load generator: UAS, UAC (calls/s, setup time), idle connections"},
 	{"stats", sipsctl_cmd_ctl, "counters of a running sipsd (control socket)"},
 	{"connections", sipsctl_cmd_ctl, "open connections of a running sipsd with peer identities"},
 	{"registrations", sipsctl_cmd_ctl, "registered bindings of a running sipsd"},

@@ -14,6 +14,7 @@ int sipsctl_cmd_register(int argc, char **argv);
 int sipsctl_cmd_call(int argc, char **argv);
 /* stats, connections, registrations, reload: argv[0] names which. */
 int sipsctl_cmd_ctl(int argc, char **argv);
+int sipsctl_cmd_bench(int argc, char **argv);
 int sipsctl_cmd_probe(int argc, char **argv);
 
 #endif
