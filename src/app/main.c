@@ -219,6 +219,8 @@ static int worker_setup(struct server *srv, struct server_worker *w)
 	lim.idle_timeout_ms = cfg->limits.idle_timeout_ms;
 	lim.max_write_queue = cfg->limits.max_write_queue;
 	lim.cert_warn_days = cfg->cert_warn_days;
+	lim.message_timeout_ms = cfg->limits.message_timeout_ms;
+	lim.max_handshakes_per_ip = cfg->limits.max_handshakes_per_ip;
 	struct tp_handler h = {.message_cb = message_cb, .conn_closed_cb = conn_closed_cb, .arg = w};
 	int rc = tp_create(worker_loop(worker_pool_get(srv->pool, w->index)), srv->group, &lim, &h,
 			   &w->tp);

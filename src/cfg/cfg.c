@@ -22,6 +22,8 @@ void cfg_init(struct cfg *c)
 	c->limits.max_handshakes = 512;
 	c->limits.handshake_timeout_ms = 5000;
 	c->limits.idle_timeout_ms = 3600 * 1000;
+	c->limits.message_timeout_ms = 10000;
+	c->limits.max_handshakes_per_ip = 32;
 	c->limits.max_write_queue = 1024 * 1024;
 	c->min_expires = 60;
 	c->max_expires = 3600;
@@ -188,6 +190,10 @@ static int kv_limits(struct parser *p, struct cfg *c, const char *k, const char 
 		return set_uint(p, &l->handshake_timeout_ms, v, 100, 600000);
 	if (!strcmp(k, "idle_timeout_ms"))
 		return set_uint(p, &l->idle_timeout_ms, v, 1000, 86400000);
+	if (!strcmp(k, "message_timeout_ms"))
+		return set_uint(p, &l->message_timeout_ms, v, 100, 600000);
+	if (!strcmp(k, "max_handshakes_per_ip"))
+		return set_uint(p, &l->max_handshakes_per_ip, v, 1, 100000);
 	if (!strcmp(k, "max_write_queue"))
 		return set_uint(p, &l->max_write_queue, v, 65536, 1u << 30);
 	return perror_at(p, "unknown key '%s' in [limits]", k);

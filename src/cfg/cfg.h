@@ -39,6 +39,8 @@ struct cfg_limits {
 	unsigned handshake_timeout_ms;
 	unsigned idle_timeout_ms;
 	unsigned max_write_queue;
+	unsigned message_timeout_ms;
+	unsigned max_handshakes_per_ip;
 };
 
 /* A static next hop for a domain (before, or instead of, RFC 3263). */

@@ -747,6 +747,8 @@ static void handle_register(struct proxy *p, struct txn_server *st, const struct
 	struct registrar_result res;
 	registrar_handle(p->loc, &p->cfg.registrar, m, &flow, src->proto == TP_PROTO_TLS, &res);
 	p->stats.registrations++;
+	if (res.status == 200 && src->conn)
+		tp_conn_mark_flow(src->conn); /* its closing must clean the store */
 	char aor[LOC_MAX_AOR] = "?";
 	if (m->to)
 		registrar_aor(&m->to->uri, aor, sizeof(aor));
@@ -1458,6 +1460,10 @@ struct txn_layer *proxy_txn_layer(struct proxy *p)
 void proxy_conn_closed(struct proxy *p, struct tp_conn *conn)
 {
 	txn_layer_conn_closed(p->txn, conn);
+	/* Only connections that carried a registration touch the store (a
+	 * mass close of other connections must not scan it each time). */
+	if (!tp_conn_is_flow(conn))
+		return;
 	int n = location_flow_closed(p->loc, p->index, tp_conn_id(conn));
 	if (n)
 		LOG_INFO("registrar.flow_closed", "conn=%llu bindings_removed=%d",

@@ -54,6 +54,9 @@ struct tp_conn {
 	bool want_write;
 	bool close_after_flush;
 	bool alias; /* RFC 5923: reusable for requests to the peer */
+	bool flow;  /* a registration is bound to it */
+	bool ip_handshake; /* counted in its address's handshakes in flight */
+	uint64_t partial_since_ms; /* first byte of a message not yet complete, 0 = none */
 	bool shared; /* listed in the group for other workers */
 	struct sockaddr_storage alias_addr; /* ... at its Via sent-by address */
 	struct sockaddr_storage remote;
@@ -76,6 +79,7 @@ struct ip_count {
 	struct ip_count *next;
 	struct sockaddr_storage addr; /* port zeroed */
 	unsigned count;
+	unsigned handshakes; /* TLS handshakes in flight from this address */
 };
 
 /* Counts shared by the transports of all workers: limits are per process,
@@ -119,7 +123,12 @@ struct transport {
 	struct tp_stats stats;
 	uint64_t next_id;
 	char *udp_buf;
-	struct log_ratelimit rl;
+	/* One limiter per kind of peer-triggered line, so a flood of one kind
+	 * does not hide the others. */
+	struct log_ratelimit rl;         /* handshake failures */
+	struct log_ratelimit rl_refused; /* refusals at a limit */
+	struct log_ratelimit rl_wq;      /* write queue overflows */
+	struct log_ratelimit rl_frame;   /* framing errors, message timeouts */
 };
 
 static const struct tls_identity_set empty_ids;
@@ -144,6 +153,8 @@ void tp_limits_default(struct tp_limits *l)
 	l->max_msg_size = SIPS_MAX_MSG_SIZE;
 	l->max_write_queue = 1024 * 1024;
 	l->cert_warn_days = 30;
+	l->message_timeout_ms = 10000;
+	l->max_handshakes_per_ip = 32;
 }
 
 /* ---- addresses ---- */
@@ -287,6 +298,34 @@ out:
 	return rc;
 }
 
+/* Count a handshake from `sa` unless it already has its share in flight:
+ * one address must not take every slot of the shared pool. */
+static int ip_handshake_inc(struct transport *tp, const struct sockaddr *sa)
+{
+	struct tp_group *g = tp->group;
+	int rc = 0;
+	pthread_mutex_lock(&g->lock);
+	struct ip_count **pp = ip_slot(g, sa);
+	if (!*pp)
+		rc = -ENOENT;
+	else if ((*pp)->handshakes >= tp->limits.max_handshakes_per_ip)
+		rc = -EMFILE;
+	else
+		(*pp)->handshakes++;
+	pthread_mutex_unlock(&g->lock);
+	return rc;
+}
+
+static void ip_handshake_dec(struct transport *tp, const struct sockaddr *sa)
+{
+	struct tp_group *g = tp->group;
+	pthread_mutex_lock(&g->lock);
+	struct ip_count **pp = ip_slot(g, sa);
+	if (*pp && (*pp)->handshakes)
+		(*pp)->handshakes--;
+	pthread_mutex_unlock(&g->lock);
+}
+
 static void ip_count_dec(struct transport *tp, const struct sockaddr *sa)
 {
 	struct tp_group *g = tp->group;
@@ -409,6 +448,14 @@ static void handshake_begin(struct transport *tp)
 	atomic_fetch_add(&tp->group->handshakes, 1);
 }
 
+static void conn_handshake_release(struct tp_conn *c)
+{
+	if (c->ip_handshake) {
+		c->ip_handshake = false;
+		ip_handshake_dec(c->tp, (struct sockaddr *)&c->remote);
+	}
+}
+
 static void handshake_end(struct transport *tp)
 {
 	if (tp->stats.handshakes_current) {
@@ -441,6 +488,9 @@ int tp_create(struct loop *loop, struct tp_group *group, const struct tp_limits 
 	tp->h = *h;
 	tp->next_id = 1;
 	tp->rl = (struct log_ratelimit)LOG_RATELIMIT_INIT(20, 1000);
+	tp->rl_refused = (struct log_ratelimit)LOG_RATELIMIT_INIT(20, 1000);
+	tp->rl_wq = (struct log_ratelimit)LOG_RATELIMIT_INIT(20, 1000);
+	tp->rl_frame = (struct log_ratelimit)LOG_RATELIMIT_INIT(20, 1000);
 	*out = tp;
 	return 0;
 }
@@ -653,6 +703,7 @@ static void conn_close_now(struct tp_conn *c, const char *reason)
 	c->state = CONN_CLOSED;
 	if (was_handshaking)
 		handshake_end(tp);
+	conn_handshake_release(c);
 	loop_timer_cancel(&c->timer);
 	group_unshare(c);
 	loop_fd_remove(tp->loop, c->fd);
@@ -703,13 +754,31 @@ static void conn_timer_cb(void *arg)
 		conn_close_now(c, "handshake timeout");
 		return;
 	}
-	uint64_t idle = loop_now_ms(tp->loop) - c->last_rx_ms;
+	uint64_t now = loop_now_ms(tp->loop);
+	if (c->partial_since_ms && now - c->partial_since_ms >= tp->limits.message_timeout_ms) {
+		tp->stats.message_timeouts++;
+		char addr[64];
+		tp_addr_format((struct sockaddr *)&c->remote, addr, sizeof(addr));
+		if (log_ratelimit_allow(&tp->rl_frame))
+			LOG_WARN("conn.message_timeout", "conn=%llu peer=%s pending=%zu limit_ms=%u",
+				 (unsigned long long)c->id, addr, sip_framer_pending(&c->framer),
+				 tp->limits.message_timeout_ms);
+		conn_close_now(c, "message timeout");
+		return;
+	}
+	uint64_t idle = now - c->last_rx_ms;
 	if (idle >= tp->limits.idle_timeout_ms) {
 		tp->stats.idle_timeouts++;
 		conn_close_now(c, "idle timeout");
 		return;
 	}
-	loop_timer_start(tp->loop, &c->timer, tp->limits.idle_timeout_ms - idle);
+	uint64_t next = tp->limits.idle_timeout_ms - idle;
+	if (c->partial_since_ms) {
+		uint64_t m = tp->limits.message_timeout_ms - (now - c->partial_since_ms);
+		if (m < next)
+			next = m;
+	}
+	loop_timer_start(tp->loop, &c->timer, next);
 }
 
 static void conn_update_interest(struct tp_conn *c)
@@ -779,6 +848,7 @@ static void conn_handshake(struct tp_conn *c)
 		c->state = CONN_OPEN;
 		c->want_write = false;
 		handshake_end(tp);
+		conn_handshake_release(c);
 		conn_identify(c);
 		conn_log_tls(c);
 		conn_arm_idle(c);
@@ -887,7 +957,7 @@ int tp_conn_send(struct tp_conn *c, const char *buf, size_t len)
 		tp->stats.write_queue_overflows++;
 		char addr[64];
 		tp_addr_format((struct sockaddr *)&c->remote, addr, sizeof(addr));
-		if (log_ratelimit_allow(&tp->rl))
+		if (log_ratelimit_allow(&tp->rl_wq))
 			LOG_WARN("conn.write_queue_full", "conn=%llu peer=%s queued=%zu limit=%u",
 				 (unsigned long long)c->id, addr, c->wq_bytes, tp->limits.max_write_queue);
 		conn_close_now(c, "write queue limit");
@@ -942,7 +1012,7 @@ static void conn_deliver(struct tp_conn *c)
 				tp->stats.oversize++;
 			else
 				tp->stats.framing_errors++;
-			if (log_ratelimit_allow(&tp->rl))
+			if (log_ratelimit_allow(&tp->rl_frame))
 				LOG_WARN("conn.framing_error", "conn=%llu peer=%s reason=\"%s\" offset=%zu",
 					 (unsigned long long)c->id, addr, perr.reason, perr.offset);
 			/* RFC 3261 §18.3 / spec rule 19: the stream cannot be
@@ -1015,6 +1085,18 @@ static void conn_read(struct tp_conn *c)
 		sip_framer_commit(&c->framer, (size_t)n);
 		c->last_rx_ms = loop_now_ms(c->tp->loop);
 		conn_deliver(c);
+		if (c->state != CONN_OPEN)
+			return;
+		/* A message must complete within message_timeout_ms of its first
+		 * byte: bytes trickling in (slowloris) do not keep it alive. */
+		if (sip_framer_pending(&c->framer) == 0) {
+			c->partial_since_ms = 0;
+		} else if (!c->partial_since_ms) {
+			c->partial_since_ms = c->last_rx_ms;
+			uint64_t left = loop_timer_remaining(&c->timer);
+			if (!loop_timer_is_armed(&c->timer) || left > c->tp->limits.message_timeout_ms)
+				loop_timer_start(c->tp->loop, &c->timer, c->tp->limits.message_timeout_ms);
+		}
 		if ((size_t)n < room && !(c->ssl && SSL_pending(c->ssl)))
 			return;
 	}
@@ -1085,7 +1167,7 @@ static void listener_cb(int fd, uint32_t events, void *arg)
 		tp_addr_format((struct sockaddr *)&ss, addr, sizeof(addr));
 		if (atomic_load(&tp->group->conns) >= tp->limits.max_conns) {
 			tp->stats.refused_max_conns++;
-			if (log_ratelimit_allow(&tp->rl))
+			if (log_ratelimit_allow(&tp->rl_refused))
 				LOG_WARN("conn.refused", "peer=%s reason=max_conns limit=%u", addr,
 					 tp->limits.max_conns);
 			close(cfd);
@@ -1094,7 +1176,7 @@ static void listener_cb(int fd, uint32_t events, void *arg)
 		if (l->proto == TP_PROTO_TLS &&
 		    atomic_load(&tp->group->handshakes) >= tp->limits.max_handshakes) {
 			tp->stats.refused_handshakes++;
-			if (log_ratelimit_allow(&tp->rl))
+			if (log_ratelimit_allow(&tp->rl_refused))
 				LOG_WARN("conn.refused", "peer=%s reason=max_handshakes limit=%u", addr,
 					 tp->limits.max_handshakes);
 			close(cfd);
@@ -1103,7 +1185,7 @@ static void listener_cb(int fd, uint32_t events, void *arg)
 		int rc = ip_count_inc(tp, (struct sockaddr *)&ss, sl);
 		if (rc < 0) {
 			tp->stats.refused_per_ip++;
-			if (log_ratelimit_allow(&tp->rl))
+			if (log_ratelimit_allow(&tp->rl_refused))
 				LOG_WARN("conn.refused", "peer=%s reason=max_conns_per_ip limit=%u", addr,
 					 tp->limits.max_conns_per_ip);
 			close(cfd);
@@ -1119,6 +1201,15 @@ static void listener_cb(int fd, uint32_t events, void *arg)
 		}
 		tp->stats.conns_accepted++;
 		if (l->proto == TP_PROTO_TLS) {
+			if (ip_handshake_inc(tp, (struct sockaddr *)&ss) < 0) {
+				tp->stats.refused_handshakes_per_ip++;
+				if (log_ratelimit_allow(&tp->rl_refused))
+					LOG_WARN("conn.refused", "peer=%s reason=max_handshakes_per_ip limit=%u",
+						 addr, tp->limits.max_handshakes_per_ip);
+				conn_close_now(c, "handshakes per address");
+				continue;
+			}
+			c->ip_handshake = true;
 			if (tls_ssl_server_create(l->ctx, &c->ssl) < 0 || SSL_set_fd(c->ssl, cfd) != 1) {
 				conn_close_now(c, "out of memory");
 				continue;
@@ -1292,6 +1383,9 @@ void tp_destroy(struct transport *tp)
 /* ---- accessors ---- */
 
 enum tp_proto tp_conn_proto(const struct tp_conn *c) { return c->proto; }
+void tp_conn_mark_flow(struct tp_conn *c) { c->flow = true; }
+bool tp_conn_is_flow(const struct tp_conn *c) { return c->flow; }
+
 void tp_conn_set_alias(struct tp_conn *c, const struct sockaddr *sent_by, socklen_t len)
 {
 	if (c->state == CONN_CLOSED || len > sizeof(c->alias_addr))

@@ -29,6 +29,8 @@ struct tp_limits {
 	unsigned max_handshakes;     /* TLS handshakes in flight */
 	unsigned handshake_timeout_ms;
 	unsigned idle_timeout_ms;    /* no byte received for this long: close */
+	unsigned message_timeout_ms; /* a message must be complete this long after its first byte */
+	unsigned max_handshakes_per_ip; /* TLS handshakes in flight from one address */
 	unsigned max_msg_size;       /* one message on a stream */
 	unsigned max_write_queue;    /* bytes queued for a peer that does not read */
 	unsigned cert_warn_days;     /* warn when a peer's certificate expires within this */
@@ -39,9 +41,9 @@ void tp_limits_default(struct tp_limits *l);
 /* Counters of one transport instance (read on its thread). */
 struct tp_stats {
 	uint64_t conns_accepted, conns_opened, conns_closed;
-	uint64_t refused_max_conns, refused_per_ip, refused_handshakes;
+	uint64_t refused_max_conns, refused_per_ip, refused_handshakes, refused_handshakes_per_ip;
 	uint64_t handshake_timeouts, idle_timeouts, handshake_failures;
-	uint64_t write_queue_overflows, framing_errors, oversize;
+	uint64_t write_queue_overflows, framing_errors, oversize, message_timeouts;
 	uint64_t pings_answered, messages_in, messages_out;
 	unsigned conns_current, handshakes_current;
 	/* TLS handshakes refused by our checks, by verdict (enum tls_verdict);
@@ -163,6 +165,11 @@ struct tp_conn *tp_conn_by_id(struct transport *tp, uint64_t id);
  * rule 17: only on mutually authenticated TLS). */
 void tp_conn_set_alias(struct tp_conn *c, const struct sockaddr *sent_by, socklen_t len);
 bool tp_conn_alias(const struct tp_conn *c);
+
+/* A registration was bound to this connection (a flow): its closing must
+ * clean the location store; connections without one skip that. */
+void tp_conn_mark_flow(struct tp_conn *c);
+bool tp_conn_is_flow(const struct tp_conn *c);
 
 /* Queue `len` bytes on the connection (copied). Returns 0, -EPIPE when it
  * is closing, or -ENOBUFS when the write queue bound is hit (the
