@@ -2,6 +2,7 @@
 #   make check     install missing packages, build, run every test
 #   make demo      the trapezoid demo
 #   make sanitize  the whole suite under ASan+UBSan
+#   make valgrind  the integration tests with every daemon under valgrind memcheck
 #   make fuzz      run every libFuzzer target for FUZZ_SECONDS each (clang)
 #   make bench     parser benchmark against libosip2
 #   make compare   sipsd vs Kamailio over TLS (bench/compare), medians and ratios
@@ -14,7 +15,7 @@ CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 DESTDIR ?=
 
-.PHONY: all deps build check demo sanitize fuzz bench compare clean format install
+.PHONY: all deps build check demo sanitize valgrind fuzz bench compare clean format install
 
 all: build
 
@@ -32,6 +33,12 @@ sanitize: deps
 	cmake -S . -B $(BUILD)-asan $(GENERATOR) -DCMAKE_BUILD_TYPE=Debug -DSIPSD_WERROR=ON -DSIPSD_SANITIZE=ON -DSIPSD_BENCH=OFF
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+
+# Valgrind slows the daemons twenty- to fiftyfold: one test at a time, and
+# every wait in the scripts grows tenfold (tests/integration/lib/common.sh).
+valgrind: build
+	scripts/install-deps.sh valgrind
+	scripts/valgrind-tests.sh $(BUILD) $(TESTS)
 
 fuzz: deps
 	scripts/install-deps.sh fuzz

@@ -10,6 +10,8 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 export SIPSD_BUILD="$build" SIPSD_SRC="$src"
 source "$src/tests/integration/lib/common.sh"
 source "$src/tests/integration/lib/dnsmasq.sh"
+# Addresses of its own, so the demo can run beside the test suite.
+P1_IP=127.0.30.1 P2_IP=127.0.30.2 DNS_IP=127.0.30.53
 source "$src/tests/integration/lib/trapezoid.sh"
 
 say() { printf '%s\n' "$*"; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # install-deps.sh: install the Debian packages sipsd needs that are missing.
-# Usage: scripts/install-deps.sh [build|test|demo|bench|fuzz]...  (default: build test)
+# Usage: scripts/install-deps.sh [build|test|demo|bench|fuzz|valgrind]...  (default: build test)
 # Runs apt-get only when something is missing; needs root for that.
 set -euo pipefail
 
@@ -9,6 +9,7 @@ test_pkgs=(dnsmasq-base sip-tester python3 baresip-core kamailio kamailio-tls-mo
 demo_pkgs=(dnsmasq-base openssl python3)
 bench_pkgs=(libosip2-dev)
 fuzz_pkgs=(clang libclang-rt-14-dev)
+valgrind_pkgs=(valgrind)
 
 want=()
 groups=("$@")
@@ -20,6 +21,7 @@ for g in "${groups[@]}"; do
     demo) want+=("${demo_pkgs[@]}") ;;
     bench) want+=("${bench_pkgs[@]}") ;;
     fuzz) want+=("${fuzz_pkgs[@]}") ;;
+    valgrind) want+=("${valgrind_pkgs[@]}") ;;
     *) echo "install-deps: unknown group '$g'" >&2; exit 2 ;;
   esac
 done

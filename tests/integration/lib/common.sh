@@ -9,6 +9,11 @@ SIPSCTL="$SIPSD_BUILD/sipsctl"
 
 TEST_TMP=$(mktemp -d)
 PIDS=()
+# SIPSD_VALGRIND=1 runs every daemon under valgrind (memcheck): waits for
+# start, stop and log lines grow tenfold, and finish() fails the test on any
+# memcheck error or definite leak (make valgrind).
+WAIT_SCALE=1
+[ "${SIPSD_VALGRIND:-0}" = 1 ] && WAIT_SCALE=10
 PASSED=0
 FAILED=0
 
@@ -17,7 +22,7 @@ cleanup() {
     kill "$pid" 2>/dev/null || true
   done
   for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq $((50 * WAIT_SCALE))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
   rm -rf "$TEST_TMP"
@@ -39,14 +44,19 @@ make_pki() {
 }
 
 # start_sipsd NAME CONFIG: start a daemon, log in $TEST_TMP/NAME.log, wait
-# until it logs its start line (at most 5 s).
+# until it logs its start line (at most 5 s, times WAIT_SCALE).
 start_sipsd() {
   local name=$1 conf=$2
-  "$SIPSD" -c "$conf" >"$TEST_TMP/$name.log" 2>&1 &
+  if [ "${SIPSD_VALGRIND:-0}" = 1 ]; then
+    valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+      --log-file="$TEST_TMP/$name.%p.vg" "$SIPSD" -c "$conf" >"$TEST_TMP/$name.log" 2>&1 &
+  else
+    "$SIPSD" -c "$conf" >"$TEST_TMP/$name.log" 2>&1 &
+  fi
   local pid=$!
   PIDS+=("$pid")
   eval "PID_$name=$pid"
-  for _ in $(seq 50); do
+  for _ in $(seq $((50 * WAIT_SCALE))); do
     grep -q 'event=start ' "$TEST_TMP/$name.log" 2>/dev/null && return 0
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
@@ -58,13 +68,14 @@ start_sipsd() {
 # stop_pid PID: TERM, then wait (bounded), then KILL.
 stop_pid() {
   kill "$1" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  for _ in $(seq $((50 * WAIT_SCALE))); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
   kill -9 "$1" 2>/dev/null || true
 }
 
-# wait_log FILE PATTERN: wait up to 5 s for PATTERN (grep -E) in FILE.
+# wait_log FILE PATTERN: wait up to 5 s (times WAIT_SCALE) for PATTERN
+# (grep -E) in FILE.
 wait_log() {
-  for _ in $(seq 50); do
+  for _ in $(seq $((50 * WAIT_SCALE))); do
     grep -Eq "$2" "$1" 2>/dev/null && return 0
     sleep 0.1
   done
@@ -80,6 +91,17 @@ finish() {
     if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
       not_ok "sanitizer report in $(basename "$f")"
       grep -E -A20 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" | head -40
+    fi
+  done
+  # Under valgrind a daemon writes NAME.vg; --quiet leaves it empty unless
+  # memcheck found something.
+  for f in "$TEST_TMP"/*.vg; do
+    [ -f "$f" ] || continue
+    if [ -s "$f" ]; then
+      not_ok "valgrind report in $(basename "$f")"
+      head -60 "$f"
+    else
+      ok "valgrind: no memcheck error or definite leak in $(basename "$f" .vg)"
     fi
   done
   echo "$PASSED passed, $FAILED failed"
