@@ -48,7 +48,7 @@ make_pki() {
 start_sipsd() {
   local name=$1 conf=$2
   if [ "${SIPSD_VALGRIND:-0}" = 1 ]; then
-    valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+    valgrind --quiet --vgdb=no --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
       --log-file="$TEST_TMP/$name.%p.vg" "$SIPSD" -c "$conf" >"$TEST_TMP/$name.log" 2>&1 &
   else
     "$SIPSD" -c "$conf" >"$TEST_TMP/$name.log" 2>&1 &
