@@ -164,7 +164,7 @@ static void one_mode(const char *buf, size_t len, enum sip_parse_mode mode)
 		e.new_ruri = STR_LIT("sip:fuzz@192.0.2.99:5060;transport=tcp");
 		e.add_via = STR_LIT("SIP/2.0/TCP 192.0.2.1:5060;branch=z9hG4bK.fuzz;rport");
 		e.decrement_max_forwards = true;
-		e.pop_route = true;
+		e.pop_routes = 1;
 		e.add_record_route = STR_LIT("<sip:192.0.2.1;lr;transport=tcp>");
 	} else {
 		e.remove_top_via = true;

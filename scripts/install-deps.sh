@@ -4,8 +4,8 @@
 # Runs apt-get only when something is missing; needs root for that.
 set -euo pipefail
 
-build_pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libc-ares-dev libcmocka-dev openssl)
-test_pkgs=(dnsmasq-base sip-tester python3 baresip-core kamailio kamailio-tls-modules testssl.sh)
+build_pkgs=(build-essential cmake ninja-build pkg-config libssl-dev libc-ares-dev libcmocka-dev libhiredis-dev openssl)
+test_pkgs=(dnsmasq-base sip-tester python3 baresip-core kamailio kamailio-tls-modules testssl.sh redis-server)
 demo_pkgs=(dnsmasq-base openssl python3)
 bench_pkgs=(libosip2-dev)
 fuzz_pkgs=(clang libclang-rt-14-dev)

@@ -20,6 +20,7 @@
 
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "base/log.h"
@@ -120,6 +121,17 @@ static int proxy_cfg_build(const struct cfg *cfg, struct server_worker *w, struc
 	pc->auth_requests = cfg->auth_requests;
 	pc->auth_check_uri = cfg->auth_check_uri;
 	memcpy(pc->flow_key, w->srv->flow_key, sizeof(pc->flow_key));
+	pc->node = cfg->location.node;
+	for (unsigned i = 0; i < cfg->nnodes && i < PROXY_MAX_NODES; i++) {
+		struct proxy_node *pn = &pc->nodes[pc->nnodes];
+		pn->number = cfg->nodes[i].number;
+		if (tp_addr_parse(cfg->nodes[i].addr, 5061, &pn->addr, &pn->len) < 0) {
+			LOG_ERROR("cfg.node", "line=%d addr=%s reason=\"not a numeric address\"",
+				  cfg->nodes[i].line, cfg->nodes[i].addr);
+			return -EINVAL;
+		}
+		pc->nnodes++;
+	}
 	pc->registrar.min_expires = cfg->min_expires;
 	pc->registrar.max_expires = cfg->max_expires;
 	pc->registrar.default_expires = cfg->default_expires;
@@ -309,6 +321,25 @@ static void notify_systemd(const char *state)
 }
 
 /* Once every socket is bound: become `user` (from root only). */
+/* The cluster's flow-token key: SHA-256 of the secret file, which must
+ * hold at least 32 bytes (e.g. `openssl rand -hex 32`). */
+static int cluster_key_load(const char *path, unsigned char key[32])
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char buf[4096];
+	size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+	if (f)
+		fclose(f);
+	if (n < 32) {
+		LOG_ERROR("start", "reason=\"cluster secret_file %s: %s\"", path,
+			  f ? "shorter than 32 bytes" : strerror(errno));
+		return -EINVAL;
+	}
+	SHA256(buf, n, key);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return 0;
+}
+
 static int drop_privileges(const char *user)
 {
 	if (!user[0])
@@ -676,6 +707,11 @@ static void server_reload(struct server *srv, const char *path)
 	sem_destroy(&done);
 	/* Keep the running limits, DNS and Digest settings (next start). */
 	nc->limits = srv->cfg.limits;
+	if (memcmp(&nc->location, &srv->cfg.location, sizeof(nc->location)) ||
+	    strcmp(nc->cluster_secret_file, srv->cfg.cluster_secret_file))
+		LOG_WARN("reload", "reason=\"[location] and [cluster] changes apply at the next start\"");
+	nc->location = srv->cfg.location;
+	memcpy(nc->cluster_secret_file, srv->cfg.cluster_secret_file, sizeof(nc->cluster_secret_file));
 	srv->cfg = *nc;
 	LOG_INFO("reload", "result=done workers=%u domains=%u", posted, nc->ndomains);
 	srv->reloads_done++;
@@ -765,7 +801,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sipsd: cannot make TLS ticket keys\n");
 		return 1;
 	}
-	if (RAND_bytes(srv.flow_key, sizeof(srv.flow_key)) != 1) {
+	if (srv.cfg.cluster_line) {
+		/* Every node must verify the others' flow tokens (docs/scaling.md). */
+		if (cluster_key_load(srv.cfg.cluster_secret_file, srv.flow_key) < 0)
+			return 1;
+	} else if (RAND_bytes(srv.flow_key, sizeof(srv.flow_key)) != 1) {
 		fprintf(stderr, "sipsd: no random bytes for the flow-token key\n");
 		return 1;
 	}
@@ -795,8 +835,13 @@ int main(int argc, char **argv)
 	srv.nworkers = worker_pool_size(srv.pool);
 	srv.workers = calloc(srv.nworkers, sizeof(*srv.workers));
 	srv.layers = calloc(srv.nworkers, sizeof(*srv.layers));
-	if (!srv.workers || !srv.layers || location_create(&srv.loc) < 0)
+	if (!srv.workers || !srv.layers)
 		return 1;
+	char lerr[512];
+	if (location_open(&srv.cfg.location, &srv.loc, lerr, sizeof(lerr)) < 0) {
+		LOG_ERROR("start", "reason=\"location store: %s\"", lerr);
+		return 1;
+	}
 	for (unsigned i = 0; i < srv.nworkers; i++) {
 		srv.workers[i].srv = &srv;
 		srv.workers[i].index = i;

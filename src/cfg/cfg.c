@@ -35,9 +35,10 @@ void cfg_init(struct cfg *c)
 	c->auth_requests = true;
 	c->nonce_lifetime = 300;
 	c->auth_check_uri = true;
+	location_cfg_default(&c->location);
 }
 
-enum section { SEC_GLOBAL, SEC_TLS, SEC_LIMITS, SEC_DOMAIN, SEC_LISTEN, SEC_ROUTE, SEC_REGISTRAR, SEC_DNS, SEC_POLICY, SEC_PEER, SEC_AUTH };
+enum section { SEC_GLOBAL, SEC_TLS, SEC_LIMITS, SEC_DOMAIN, SEC_LISTEN, SEC_ROUTE, SEC_REGISTRAR, SEC_DNS, SEC_POLICY, SEC_PEER, SEC_AUTH, SEC_LOCATION, SEC_CLUSTER, SEC_NODE };
 
 struct parser {
 	const char *path;
@@ -265,6 +266,64 @@ static int kv_registrar(struct parser *p, struct cfg *c, const char *k, const ch
 	return perror_at(p, "unknown key '%s' in [registrar]", k);
 }
 
+static int kv_location(struct parser *p, struct cfg *c, const char *k, const char *v)
+{
+	struct location_cfg *l = &c->location;
+	if (!strcmp(k, "store")) {
+		if (!strcmp(v, "memory"))
+			l->backend = LOC_BACKEND_MEMORY;
+		else if (!strcmp(v, "redis"))
+			l->backend = LOC_BACKEND_REDIS;
+		else
+			return perror_at(p, "store must be memory or redis");
+		return 0;
+	}
+	if (!strcmp(k, "snapshot"))
+		return set_string(p, l->snapshot, sizeof(l->snapshot), v);
+	if (!strcmp(k, "snapshot_interval"))
+		return set_uint(p, &l->snapshot_interval_s, v, 1, 86400);
+	if (!strcmp(k, "redis")) {
+		/* "HOST:PORT" or "HOST" (port 6379) */
+		const char *colon = strrchr(v, ':');
+		size_t hl = colon ? (size_t)(colon - v) : strlen(v);
+		if (hl == 0 || hl >= sizeof(l->redis_host))
+			return perror_at(p, "redis is HOST:PORT");
+		memcpy(l->redis_host, v, hl);
+		l->redis_host[hl] = '\0';
+		l->redis_port = 6379;
+		return colon ? set_uint(p, &l->redis_port, colon + 1, 1, 65535) : 0;
+	}
+	if (!strcmp(k, "redis_prefix")) {
+		for (const char *q = v; *q; q++)
+			if (*q == ' ' || *q == '\t' || (unsigned char)*q < 0x21)
+				return perror_at(p, "redis_prefix may not contain spaces");
+		return set_string(p, l->redis_prefix, sizeof(l->redis_prefix), v);
+	}
+	if (!strcmp(k, "redis_timeout_ms"))
+		return set_uint(p, &l->redis_timeout_ms, v, 10, 10000);
+	return perror_at(p, "unknown key '%s' in [location]", k);
+}
+
+static int kv_cluster(struct parser *p, struct cfg *c, const char *k, const char *v)
+{
+	if (!strcmp(k, "node"))
+		return set_uint(p, &c->location.node, v, 1, 255);
+	if (!strcmp(k, "secret_file"))
+		return set_file(p, c->cluster_secret_file, sizeof(c->cluster_secret_file), v);
+	if (!strcmp(k, "heartbeat_ms"))
+		return set_uint(p, &c->location.heartbeat_ms, v, 100, 60000);
+	if (!strcmp(k, "node_timeout_ms"))
+		return set_uint(p, &c->location.node_timeout_ms, v, 300, 600000);
+	return perror_at(p, "unknown key '%s' in [cluster]", k);
+}
+
+static int kv_node(struct parser *p, struct cfg_node *n, const char *k, const char *v)
+{
+	if (!strcmp(k, "address"))
+		return set_string(p, n->addr, sizeof(n->addr), v);
+	return perror_at(p, "unknown key '%s' in [node]", k);
+}
+
 static int kv_dns(struct parser *p, struct cfg *c, const char *k, const char *v)
 {
 	if (!strcmp(k, "servers"))
@@ -436,6 +495,31 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size)
 				sec = SEC_POLICY;
 			} else if (nw == 1 && !strcmp(w[0], "auth")) {
 				sec = SEC_AUTH;
+			} else if (nw == 1 && !strcmp(w[0], "location")) {
+				sec = SEC_LOCATION;
+			} else if (nw == 1 && !strcmp(w[0], "cluster")) {
+				c->cluster_line = p.line;
+				sec = SEC_CLUSTER;
+			} else if (nw == 2 && !strcmp(w[0], "node")) {
+				if (c->nnodes >= CFG_MAX_NODES) {
+					rc = perror_at(&p, "too many nodes (at most %d)", CFG_MAX_NODES);
+					break;
+				}
+				struct cfg_node *n = &c->nodes[c->nnodes];
+				if (set_uint(&p, &n->number, w[1], 1, 255) < 0) {
+					rc = -EINVAL;
+					break;
+				}
+				for (unsigned i = 0; i < c->nnodes; i++)
+					if (c->nodes[i].number == n->number) {
+						rc = perror_at(&p, "node %u listed twice", n->number);
+						break;
+					}
+				if (rc < 0)
+					break;
+				n->line = p.line;
+				c->nnodes++;
+				sec = SEC_NODE;
 			} else if (nw == 2 && !strcmp(w[0], "peer")) {
 				if (c->peer_policy.npeers >= POLICY_MAX_PEERS) {
 					rc = perror_at(&p, "too many peers (at most %d)", POLICY_MAX_PEERS);
@@ -527,6 +611,9 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size)
 		case SEC_DNS: rc = kv_dns(&p, c, k, v); break;
 		case SEC_POLICY: rc = kv_policy(&p, c, k, v); break;
 		case SEC_AUTH: rc = kv_auth(&p, c, k, v); break;
+		case SEC_LOCATION: rc = kv_location(&p, c, k, v); break;
+		case SEC_CLUSTER: rc = kv_cluster(&p, c, k, v); break;
+		case SEC_NODE: rc = kv_node(&p, &c->nodes[c->nnodes - 1], k, v); break;
 		case SEC_PEER:
 			rc = kv_peer(&p, &c->peer_policy.peers[c->peer_policy.npeers - 1], k, v);
 			break;
@@ -563,6 +650,26 @@ int cfg_load(const char *path, struct cfg *c, char *err, size_t err_size)
 		p.line = c->routes[i].line;
 		if (!c->routes[i].addr[0])
 			return perror_at(&p, "route %s has no next_hop", c->routes[i].domain);
+	}
+	for (unsigned i = 0; i < c->nnodes; i++) {
+		p.line = c->nodes[i].line;
+		if (!c->cluster_line)
+			return perror_at(&p, "[node %u] needs a [cluster] section", c->nodes[i].number);
+		if (!c->nodes[i].addr[0])
+			return perror_at(&p, "node %u has no address", c->nodes[i].number);
+		if (c->nodes[i].number == c->location.node)
+			return perror_at(&p, "node %u is this node ([cluster] node)", c->nodes[i].number);
+	}
+	if (c->cluster_line) {
+		p.line = c->cluster_line;
+		if (!c->location.node)
+			return perror_at(&p, "[cluster] needs node = N");
+		if (!c->cluster_secret_file[0])
+			return perror_at(&p, "[cluster] needs secret_file (the flow-token key every node shares)");
+		if (c->location.backend != LOC_BACKEND_REDIS)
+			return perror_at(&p, "[cluster] needs [location] store = redis");
+		if (c->ndomains == 0)
+			return perror_at(&p, "[cluster] needs a [domain]: nodes prove it to each other");
 	}
 	if (c->min_expires > c->max_expires) {
 		p.line = 0;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "proxy/policy.h"
+#include "store/location.h"
 #include "tls/identity.h"
 
 #define CFG_MAX_DOMAINS 16
@@ -41,6 +42,14 @@ struct cfg_limits {
 	unsigned max_write_queue;
 	unsigned message_timeout_ms;
 	unsigned max_handshakes_per_ip;
+};
+
+/* Another sipsd node of our domain ([node N], docs/scaling.md). */
+#define CFG_MAX_NODES 16
+struct cfg_node {
+	unsigned number; /* 1..255, as in its own [cluster] node */
+	char addr[64];   /* its TLS listener, "IP:PORT" */
+	int line;
 };
 
 /* A static next hop for a domain (before, or instead of, RFC 3263). */
@@ -85,6 +94,12 @@ struct cfg {
 	unsigned nonce_lifetime;        /* seconds (default 300) */
 	unsigned auth_algorithms;       /* DIGEST_ALG_BIT set; 0 = SHA-256 and MD5 */
 	bool auth_check_uri;            /* the uri parameter must be the Request-URI (default yes) */
+	/* [location] and [cluster] (docs/scaling.md); location.node is [cluster] node */
+	struct location_cfg location;
+	char cluster_secret_file[CFG_MAX_PATH]; /* flow-token key shared by the nodes */
+	int cluster_line;                       /* 0 = no [cluster] section */
+	struct cfg_node nodes[CFG_MAX_NODES];
+	unsigned nnodes;
 };
 
 /* Fill the defaults (docs/configuration.md). */

@@ -24,6 +24,7 @@ struct hop {
 	struct tp_conn *conn; /* a flow to use (not owned) */
 	unsigned flow_worker; /* a flow of another worker: (worker, id) */
 	uint64_t flow_conn_id;
+	char push_route[160]; /* to another node of ours: the Route naming the flow there */
 };
 
 struct proxy_ctx;
@@ -52,6 +53,8 @@ struct proxy_ctx {
 	char tag_header[200]; /* via_trail = tag: the verdict header to add */
 	bool record_route; /* dialog-forming: add our Record-Route */
 	int rr_domain;     /* which of our domains names us in it */
+	int our_domain;    /* the domain the request is for (another node must prove it) */
+	unsigned popped_routes; /* leading Route entries naming us (§16.4) */
 	struct proxy_branch *branches[PROXY_MAX_BRANCHES];
 	int nbranches;
 	int best_status;
@@ -151,42 +154,128 @@ static const char *proto_via_name(enum tp_proto proto)
 
 /* ---- flow tokens (RFC 5626 §5.2) ---- */
 
-/* "f" worker(2 hex) conn-id(16 hex) mac(16 hex): the connection a UA's
- * requests must go down, carried in our Record-Route user part. The MAC
- * keeps peers from steering requests into other users' flows. */
-static void flow_token_make(const struct proxy *p, unsigned worker, uint64_t conn_id, char *out)
+/* A connection somewhere in our cluster: node (0 without one), worker,
+ * connection id. */
+struct flow_ref {
+	unsigned node;
+	unsigned worker;
+	uint64_t conn;
+};
+
+/* "f" node(2 hex) worker(2 hex) conn-id(16 hex) mac(16 hex): the
+ * connection a UA's requests must go down, carried in our Record-Route
+ * user part (and in the Route one node adds for another). The MAC keeps
+ * peers from steering requests into other users' flows; nodes of one
+ * cluster share its key (docs/scaling.md). */
+#define FLOW_TOKEN_LEN (1 + 20 + 16)
+static void flow_token_make(const struct proxy *p, const struct flow_ref *f, char *out)
 {
-	char body[20];
-	snprintf(body, sizeof(body), "%02x%016llx", worker & 0xff, (unsigned long long)conn_id);
+	char body[24];
+	snprintf(body, sizeof(body), "%02x%02x%016llx", f->node & 0xff, f->worker & 0xff,
+		 (unsigned long long)f->conn);
 	unsigned char mac[32];
 	unsigned int mlen = 0;
-	HMAC(EVP_sha256(), p->cfg.flow_key, sizeof(p->cfg.flow_key), (const unsigned char *)body, 18, mac,
+	HMAC(EVP_sha256(), p->cfg.flow_key, sizeof(p->cfg.flow_key), (const unsigned char *)body, 20, mac,
 	     &mlen);
 	int n = snprintf(out, 40, "f%s", body);
 	for (int i = 0; i < 8; i++)
 		snprintf(out + n + 2 * i, 3, "%02x", mac[i]);
 }
 
-static bool flow_token_parse(const struct proxy *p, struct str user, unsigned *worker, uint64_t *id)
+static bool flow_token_parse(const struct proxy *p, struct str user, struct flow_ref *f)
 {
-	if (user.len != 1 + 18 + 16 || user.s[0] != 'f')
+	if (user.len != FLOW_TOKEN_LEN || user.s[0] != 'f')
 		return false;
 	char expect[40];
-	uint64_t w = 0, c = 0;
-	for (int i = 1; i < 19; i++) {
+	uint64_t v[3] = {0, 0, 0};
+	for (int i = 1; i < 21; i++) {
 		if (!ascii_is_hex(user.s[i]))
 			return false;
-		if (i < 3)
-			w = w * 16 + (uint64_t)ascii_hex_value(user.s[i]);
-		else
-			c = c * 16 + (uint64_t)ascii_hex_value(user.s[i]);
+		int which = i < 3 ? 0 : i < 5 ? 1 : 2;
+		v[which] = v[which] * 16 + (uint64_t)ascii_hex_value(user.s[i]);
 	}
-	flow_token_make(p, (unsigned)w, c, expect);
-	if (memcmp(expect, user.s, user.len) != 0)
+	struct flow_ref got = {(unsigned)v[0], (unsigned)v[1], v[2]};
+	flow_token_make(p, &got, expect);
+	if (CRYPTO_memcmp(expect, user.s, user.len) != 0)
 		return false;
-	*worker = (unsigned)w;
-	*id = c;
+	*f = got;
 	return true;
+}
+
+/* This worker's own connection of this node. */
+static struct flow_ref flow_here(const struct proxy *p, uint64_t conn)
+{
+	return (struct flow_ref){p->cfg.node, p->index, conn};
+}
+
+/* The flow the request arrived on (a token naming it routes nowhere). */
+static bool flow_is_source(const struct proxy *p, const struct flow_ref *f,
+			   const struct tp_source *src)
+{
+	return f->node == p->cfg.node && f->worker == p->index && src->conn &&
+	       tp_conn_id(src->conn) == f->conn;
+}
+
+/* §16.4 (and, for a request leaving another node of ours, the same
+ * again): remove every leading Route entry that names us; the flow token
+ * among them that does not name the source flow is kept in *flow.
+ * Returns the number of entries; *rest is the first Route left. */
+static unsigned routes_pop_ours(const struct proxy *p, const struct sip_msg *m,
+				const struct tp_source *src, const struct sip_addr **rest,
+				bool *has_flow, struct flow_ref *flow)
+{
+	unsigned n = 0;
+	const struct sip_addr *r = m->route;
+	while (r && uri_is_us(p, &r->uri)) {
+		struct flow_ref f;
+		if (flow_token_parse(p, r->uri.user, &f)) {
+			if (!*has_flow || !flow_is_source(p, &f, src))
+				*flow = f;
+			*has_flow = true;
+		}
+		r = r->next;
+		n++;
+	}
+	*rest = r;
+	return n;
+}
+
+/* Another node of our domain holds the flow: the hop is that node, over
+ * mutual TLS proving our domain, with a Route naming the flow there. */
+static bool hop_to_node(const struct proxy *p, const struct flow_ref *f, int dom, bool sips,
+			struct hop *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (!p->cfg.ndomains)
+		return false;
+	for (unsigned i = 0; i < p->cfg.nnodes; i++) {
+		const struct proxy_node *n = &p->cfg.nodes[i];
+		if (n->number != f->node)
+			continue;
+		h->proto = TP_PROTO_TLS;
+		memcpy(&h->addr, &n->addr, n->len);
+		h->len = n->len;
+		snprintf(h->domain, sizeof(h->domain), "%s", p->cfg.domains[dom].name);
+		char token[40];
+		flow_token_make(p, f, token);
+		snprintf(h->push_route, sizeof(h->push_route), "<%s:%s@%s;lr>", sips ? "sips" : "sip",
+			 token, p->cfg.domains[dom].name);
+		return true;
+	}
+	return false;
+}
+
+/* A mutual-TLS peer proving one of our own domains is another node of
+ * ours (the site certificate, docs/scaling.md): it checked the request
+ * already; the peer policies are for other domains. */
+static bool peer_is_our_node(const struct proxy *p, const struct tls_identity_set *peer)
+{
+	if (!peer || !p->cfg.node)
+		return false;
+	for (unsigned i = 0; i < p->cfg.ndomains; i++)
+		if (tls_identity_match(peer, str_from_cstr(p->cfg.domains[i].name)))
+			return true;
+	return false;
 }
 
 /* ---- loop detection (§16.3 step 4, §16.6 step 8) ---- */
@@ -390,12 +479,17 @@ static int branch_send(struct proxy_branch *b, const struct sip_msg *m)
 		 * request came from when its peer is a UA (no verified
 		 * certificate), else the flow the request goes down. */
 		char token[48] = "";
-		if (ctx->src.conn && !tp_conn_authenticated(ctx->src.conn))
-			flow_token_make(p, p->index, tp_conn_id(ctx->src.conn), token);
-		else if (h->conn && !tp_conn_authenticated(h->conn))
-			flow_token_make(p, p->index, tp_conn_id(h->conn), token);
-		else if (h->flow_conn_id)
-			flow_token_make(p, h->flow_worker, h->flow_conn_id, token);
+		struct flow_ref f;
+		if (ctx->src.conn && !tp_conn_authenticated(ctx->src.conn)) {
+			f = flow_here(p, tp_conn_id(ctx->src.conn));
+			flow_token_make(p, &f, token);
+		} else if (h->conn && !tp_conn_authenticated(h->conn)) {
+			f = flow_here(p, tp_conn_id(h->conn));
+			flow_token_make(p, &f, token);
+		} else if (h->flow_conn_id) {
+			f = (struct flow_ref){p->cfg.node, h->flow_worker, h->flow_conn_id};
+			flow_token_make(p, &f, token);
+		}
 		snprintf(rr, sizeof(rr), "<%s:%s%s%s;lr>", ctx->sips ? "sips" : "sip", token,
 			 token[0] ? "@" : "",
 			 p->cfg.ndomains ? p->cfg.domains[ctx->rr_domain].name : "invalid");
@@ -409,7 +503,10 @@ static int branch_send(struct proxy_branch *b, const struct sip_msg *m)
 	};
 	/* Route popping happened before the targets were chosen: the edit
 	 * repeats it on the copy (§16.4). */
-	e.pop_route = m->route && uri_is_us(p, &m->route->uri);
+	e.pop_routes = ctx->popped_routes;
+	e.push_route = str_from_cstr(h->push_route);
+	if (h->push_route[0])
+		p->stats.to_node++;
 	char src_ip[64];
 	via_annotate(&ctx->src, m, &e, src_ip, sizeof(src_ip));
 	int n = sip_msg_build(m, &e, p->out, sizeof(p->out));
@@ -633,6 +730,11 @@ static bool hop_for_binding(struct proxy *p, struct proxy_ctx *ctx, const struct
 			    struct hop *h)
 {
 	memset(h, 0, sizeof(*h));
+	if (bd->flow.conn_id && bd->flow.node != p->cfg.node) {
+		/* Registered at another node of ours: through that node. */
+		struct flow_ref f = {bd->flow.node, bd->flow.worker, bd->flow.conn_id};
+		return hop_to_node(p, &f, ctx->our_domain, ctx->sips, h);
+	}
 	if (bd->flow.conn_id) {
 		if (bd->flow.worker != p->index) {
 			/* Owned by another worker: the bytes are posted there. */
@@ -739,7 +841,8 @@ static void handle_register(struct proxy *p, struct txn_server *st, const struct
 	    (m->to->uri.scheme_id == SIP_SCHEME_SIP || m->to->uri.scheme_id == SIP_SCHEME_SIPS) &&
 	    !digest_ok(p, st, m, false, m->to->uri.host, m->to->uri.user))
 		return;
-	struct loc_flow flow = {.proto = (int)src->proto, .worker = p->index, .udp_fd = src->udp_fd};
+	struct loc_flow flow = {.proto = (int)src->proto, .node = p->cfg.node, .worker = p->index,
+				.udp_fd = src->udp_fd};
 	memcpy(&flow.remote, &src->remote, src->remote_len);
 	flow.remote_len = src->remote_len;
 	if (src->conn)
@@ -857,16 +960,10 @@ static void stateless_resolved_cb(int status, const struct dns_targets *t, void 
  * then to the next hop, no transaction. */
 static void forward_ack(struct proxy *p, const struct sip_msg *m, const struct tp_source *src)
 {
-	const struct sip_addr *route = m->route;
-	bool popped = false;
-	unsigned fw = 0;
-	uint64_t fid = 0;
+	const struct sip_addr *route;
+	struct flow_ref fl = {0};
 	bool has_flow = false;
-	if (route && uri_is_us(p, &route->uri)) {
-		popped = true;
-		has_flow = flow_token_parse(p, route->uri.user, &fw, &fid);
-		route = route->next;
-	}
+	unsigned popped = routes_pop_ours(p, m, src, &route, &has_flow, &fl);
 	struct hop h = {0};
 	const struct sip_uri *resolve = NULL;
 	struct proxy_ctx tmp = {.p = p, .sips = m->ruri.scheme_id == SIP_SCHEME_SIPS,
@@ -874,15 +971,20 @@ static void forward_ack(struct proxy *p, const struct sip_msg *m, const struct t
 	if (route) {
 		if (hops_for_uri(p, &tmp, &route->uri, &h, 1) != 1)
 			resolve = &route->uri;
-	} else if (has_flow && !(fw == p->index && src->conn && tp_conn_id(src->conn) == fid)) {
-		struct tp_conn *c = fw == p->index ? tp_conn_by_id(p->tp, fid) : NULL;
-		if (c) {
+	} else if (has_flow && !flow_is_source(p, &fl, src)) {
+		struct tp_conn *c = fl.node == p->cfg.node && fl.worker == p->index
+					    ? tp_conn_by_id(p->tp, fl.conn)
+					    : NULL;
+		if (fl.node != p->cfg.node) {
+			if (!hop_to_node(p, &fl, 0, tmp.sips, &h))
+				return; /* no such node */
+		} else if (c) {
 			h.conn = c;
 			h.proto = tp_conn_proto(c);
-		} else if (fw != p->index) {
+		} else if (fl.worker != p->index) {
 			h.proto = TP_PROTO_TLS;
-			h.flow_worker = fw;
-			h.flow_conn_id = fid;
+			h.flow_worker = fl.worker;
+			h.flow_conn_id = fl.conn;
 		} else {
 			return; /* the flow is gone */
 		}
@@ -897,7 +999,7 @@ static void forward_ack(struct proxy *p, const struct sip_msg *m, const struct t
 	snprintf(via, sizeof(via), "SIP/2.0/%s %s;branch=%s",
 		 proto_via_name(resolve ? TP_PROTO_TLS : h.proto), host, branch);
 	struct sip_edit e = {.add_via = str_from_cstr(via), .decrement_max_forwards = true,
-			     .pop_route = popped};
+			     .pop_routes = popped, .push_route = str_from_cstr(h.push_route)};
 	char src_ip[64];
 	via_annotate(src, m, &e, src_ip, sizeof(src_ip));
 	int n = sip_msg_build(m, &e, p->out, sizeof(p->out));
@@ -1021,7 +1123,10 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 	if (src->conn && src->proto == TP_PROTO_TLS && tp_conn_authenticated(src->conn))
 		peer = tp_conn_identities(src->conn);
 	struct policy_result pr;
-	policy_check_inbound(&p->cfg.policy, m, peer, domain_is_ours_cb, p, &pr);
+	if (peer_is_our_node(p, peer))
+		memset(&pr, 0, sizeof(pr));
+	else
+		policy_check_inbound(&p->cfg.policy, m, peer, domain_is_ours_cb, p, &pr);
 	if (pr.status)
 		p->stats.policy_rejected++;
 	else if (pr.log)
@@ -1050,14 +1155,12 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 	}
 	/* §16.4: Route processing. */
 	bool has_flow = false;
-	unsigned fw = 0;
-	uint64_t fid = 0;
+	struct flow_ref fl = {0};
 	if (m->route && uri_is_us(p, &m->ruri) &&
-	    (sip_params_find(m->ruri.params, "lr", NULL) ||
-	     flow_token_parse(p, m->ruri.user, &fw, &fid))) {
+	    (sip_params_find(m->ruri.params, "lr", NULL) || flow_token_parse(p, m->ruri.user, &fl))) {
 		/* The previous hop was a strict router: the Request-URI is our
 		 * Record-Route URI and the real one is the last Route value. */
-		has_flow = flow_token_parse(p, m->ruri.user, &fw, &fid);
+		has_flow = flow_token_parse(p, m->ruri.user, &fl);
 		const struct sip_addr *last = m->route;
 		while (last->next)
 			last = last->next;
@@ -1073,11 +1176,8 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 		}
 		m = p->strict_msg;
 	}
-	const struct sip_addr *route = m->route;
-	if (route && uri_is_us(p, &route->uri)) {
-		has_flow = flow_token_parse(p, route->uri.user, &fw, &fid);
-		route = route->next;
-	}
+	const struct sip_addr *route;
+	unsigned popped = routes_pop_ours(p, m, src, &route, &has_flow, &fl);
 	const struct sip_uri *ruri = &m->ruri;
 	int dom = -1;
 	bool ruri_ours = !route && (is_our_domain(p, ruri->host, &dom) || is_our_address(p, ruri));
@@ -1116,6 +1216,10 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 	ctx->sips = ruri->scheme_id == SIP_SCHEME_SIPS ||
 		    (route && route->uri.scheme_id == SIP_SCHEME_SIPS);
 	ctx->inbound_tls = src->proto == TP_PROTO_TLS;
+	ctx->popped_routes = popped;
+	ctx->our_domain = dom >= 0 ? dom : 0;
+	if (dom < 0 && m->from)
+		is_our_domain(p, m->from->uri.host, &ctx->our_domain);
 	snprintf(ctx->tag_header, sizeof(ctx->tag_header), "%s", pr.tag_header);
 	txn_server_set_user(st, ctx);
 
@@ -1136,22 +1240,27 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 				      &ctx->rr_domain);
 	}
 
-	if (has_flow && !route && !(fw == p->index && src->conn && tp_conn_id(src->conn) == fid)) {
-		/* An in-dialog request for a UA behind one of our flows. */
+	if (has_flow && !route && !flow_is_source(p, &fl, src)) {
+		/* An in-dialog request for a UA behind one of our flows (or,
+		 * in a cluster, behind another node's). */
 		struct proxy_branch *b = branch_add(ctx);
-		struct tp_conn *c = fw == p->index ? tp_conn_by_id(p->tp, fid) : NULL;
-		if (!b || (fw == p->index && !c)) {
+		bool here = fl.node == p->cfg.node;
+		struct tp_conn *c = here && fl.worker == p->index ? tp_conn_by_id(p->tp, fl.conn) : NULL;
+		if (!b || (here && fl.worker == p->index && !c) ||
+		    (!here && !hop_to_node(p, &fl, ctx->our_domain, ctx->sips, &b->hops[0]))) {
 			ctx_reply(ctx, 430, "Flow Failed", NULL); /* RFC 5626 §5.3 */
 		} else {
-			if (c) {
+			if (!here) {
+				/* hops[0] is the node holding the flow */
+			} else if (c) {
 				b->hops[0].conn = c;
 				b->hops[0].proto = tp_conn_proto(c);
 			} else {
 				/* The proto of a remote flow is not known here;
 				 * it only matters for the Via we add. */
 				b->hops[0].proto = TP_PROTO_TLS;
-				b->hops[0].flow_worker = fw;
-				b->hops[0].flow_conn_id = fid;
+				b->hops[0].flow_worker = fl.worker;
+				b->hops[0].flow_conn_id = fl.conn;
 			}
 			b->nhops = 1;
 			if (branch_send(b, m) < 0)
@@ -1183,6 +1292,11 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 				? 0
 				: location_lookup(p->loc, str_from_cstr(aor), (int64_t)time(NULL), bds,
 						  LOC_MAX_BINDINGS_PER_AOR);
+		if (n < 0) {
+			/* The shared store does not answer (docs/scaling.md). */
+			ctx_reply(ctx, 503, "Location Store Unavailable", "Retry-After: 5\r\n");
+			return;
+		}
 		int usable = 0, wrong_scheme = 0;
 		for (int i = 0; i < n; i++) {
 			struct sip_uri cu;

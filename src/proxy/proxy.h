@@ -17,6 +17,7 @@
 #include "txn/txn.h"
 
 #define PROXY_MAX_DOMAINS 16
+#define PROXY_MAX_NODES 16
 #define PROXY_MAX_LOCAL_ADDRS 16
 /* Branches one request may fork to. */
 #define PROXY_MAX_BRANCHES 16
@@ -64,9 +65,22 @@ struct proxy_cfg {
 	/* RFC 3263 resolution of next hops (a resolver per worker). */
 	struct dns_config dns;
 	char dns_servers[256];
+	/* Scale-out (docs/scaling.md): this node's number (0 = no cluster)
+	 * and the other nodes of our domain. A binding whose flow another
+	 * node holds is reached through that node, over mutual TLS, with a
+	 * Route carrying the flow token; flow tokens name their node. The
+	 * flow key is then shared by every node. */
+	unsigned node;
+	struct proxy_node {
+		unsigned number;
+		struct sockaddr_storage addr;
+		socklen_t len;
+	} nodes[PROXY_MAX_NODES];
+	unsigned nnodes;
 };
 
 struct proxy_stats {
+	uint64_t to_node;            /* requests handed to the node holding the flow */
 	uint64_t requests, responses_forwarded, local_replies, forwarded, stateless_forwarded;
 	uint64_t registrations, branch_failovers;
 	uint64_t policy_rejected, policy_logged; /* authoritative proxy and Via trail */

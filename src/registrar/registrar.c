@@ -96,6 +96,11 @@ void registrar_handle(struct location *loc, const struct registrar_cfg *cfg,
 			return;
 		}
 		int n = location_remove_all(loc, aor_s, m->call_id, m->cseq);
+		if (n == -LOC_STORE_DOWN) {
+			fail(res, 503, "Location Store Unavailable");
+			extra_add(res, "Retry-After: 5\r\n");
+			return;
+		}
 		if (n == -LOC_OUT_OF_ORDER) {
 			fail(res, 500, "Out Of Order REGISTER");
 			extra_add(res, "Retry-After: 1\r\n");
@@ -166,6 +171,11 @@ void registrar_handle(struct location *loc, const struct registrar_cfg *cfg,
 			fail(res, 403, "Too Many Bindings");
 			return;
 		}
+		if (r == LOC_STORE_DOWN) {
+			fail(res, 503, "Location Store Unavailable");
+			extra_add(res, "Retry-After: 5\r\n");
+			return;
+		}
 		if (r == LOC_STORE_FULL) {
 			fail(res, 503, "Location Store Full");
 			extra_add(res, "Retry-After: 60\r\n");
@@ -175,6 +185,11 @@ void registrar_handle(struct location *loc, const struct registrar_cfg *cfg,
 	/* §10.3 step 8: the 200 lists every current binding. */
 	struct loc_binding cur[LOC_MAX_BINDINGS_PER_AOR];
 	int n = location_lookup(loc, aor_s, now, cur, LOC_MAX_BINDINGS_PER_AOR);
+	if (n < 0) {
+		fail(res, 503, "Location Store Unavailable");
+		extra_add(res, "Retry-After: 5\r\n");
+		return;
+	}
 	for (int i = 0; i < n; i++)
 		extra_add(res, "Contact: <%s>;expires=%lld\r\n", cur[i].contact,
 			  (long long)(cur[i].expires_at - now));

@@ -59,21 +59,16 @@ static void put_rest_of_via_line(struct out *o, const struct sip_hdr *h, const s
 		put_cstr(o, "\r\n");
 }
 
-static void put_rest_of_addr_line(struct out *o, const struct sip_hdr *h, const struct sip_addr *first)
+/* Does the edit remove an entry of this Route line (popped from the top,
+ * or the last one after a strict router)? */
+static bool route_line_edited(const struct sip_msg *m, const struct sip_edit *e,
+			      const struct sip_hdr *h, const struct sip_addr *last_route)
 {
-	bool any = false;
-	for (const struct sip_addr *a = first->next; a && a->hdr == h; a = a->next) {
-		if (!any) {
-			put_str(o, h->name);
-			put_cstr(o, ": ");
-		} else {
-			put_cstr(o, ", ");
-		}
-		put_str(o, a->raw);
-		any = true;
-	}
-	if (any)
-		put_cstr(o, "\r\n");
+	unsigned index = 0;
+	for (const struct sip_addr *a = m->route; a; a = a->next, index++)
+		if (a->hdr == h && (index < e->pop_routes || (e->pop_last_route && a == last_route)))
+			return true;
+	return false;
 }
 
 /* Writes a via-parm with received= and rport= set to ours (any of the
@@ -138,7 +133,7 @@ int sip_msg_build(const struct sip_msg *m, const struct sip_edit *e, char *buf, 
 		put_str(&o, m->start_line);
 		put_cstr(&o, "\r\n");
 	}
-	bool via_done = false, rr_done = false, mf_done = false, route_done = false;
+	bool via_done = false, rr_done = false, mf_done = false, push_done = false;
 	const struct sip_addr *last_route = NULL;
 	for (const struct sip_addr *a = m->route; a; a = a->next)
 		last_route = a;
@@ -188,19 +183,21 @@ int sip_msg_build(const struct sip_msg *m, const struct sip_edit *e, char *buf, 
 			}
 			break;
 		case SIP_HDR_ROUTE:
-			if (e->pop_route && !route_done && m->route && m->route->hdr == h) {
-				route_done = true;
-				put_rest_of_addr_line(&o, h, m->route);
-				continue;
+			if (e->push_route.len && !push_done) {
+				push_done = true;
+				put_cstr(&o, "Route: ");
+				put_str(&o, e->push_route);
+				put_cstr(&o, "\r\n");
 			}
-			if (e->pop_last_route && last_route && last_route->hdr == h) {
-				/* This line without its last entry. */
+			if (route_line_edited(m, e, h, last_route)) {
+				/* This line without the entries popped from the top
+				 * or (strict routing) the last one. */
 				bool any = false;
-				for (const struct sip_addr *a = m->route; a; a = a->next) {
-					if (a->hdr != h || a == last_route)
+				unsigned index = 0;
+				for (const struct sip_addr *a = m->route; a; a = a->next, index++) {
+					if (a->hdr != h || index < e->pop_routes ||
+					    (e->pop_last_route && a == last_route))
 						continue;
-					if (route_done && a == m->route)
-						continue; /* popped from the top as well */
 					put_cstr(&o, any ? ", " : "");
 					if (!any) {
 						put_str(&o, h->name);
@@ -229,6 +226,11 @@ int sip_msg_build(const struct sip_msg *m, const struct sip_edit *e, char *buf, 
 	if (e->add_record_route.len && !rr_done) {
 		put_cstr(&o, "Record-Route: ");
 		put_str(&o, e->add_record_route);
+		put_cstr(&o, "\r\n");
+	}
+	if (e->push_route.len && !push_done) {
+		put_cstr(&o, "Route: ");
+		put_str(&o, e->push_route);
 		put_cstr(&o, "\r\n");
 	}
 	if (e->decrement_max_forwards && !mf_done && m->is_request)

@@ -16,7 +16,8 @@ struct sip_edit {
 	struct str add_via;         /* a via-parm to put on top, e.g. "SIP/2.0/TLS h;branch=z9hG4bK.." */
 	bool remove_top_via;        /* responses going back (RFC 3261 §16.7 step 3) */
 	bool decrement_max_forwards; /* §16.6 step 3; adds "Max-Forwards: 70" when absent */
-	bool pop_route;             /* remove the first Route entry (§16.4, §16.6 step 6) */
+	unsigned pop_routes;        /* remove this many leading Route entries (§16.4, §16.6 step 6) */
+	struct str push_route;      /* a Route value to put before every other, e.g. "<sip:t@h;lr>" */
 	struct str add_record_route; /* a Record-Route value to put on top, e.g. "<sips:h;lr>" */
 	struct str extra_headers;   /* whole lines ("Name: value\r\n"), appended */
 	/* §18.2.1 / RFC 3581 §4: annotate the received top Via with the

@@ -368,7 +368,7 @@ static void test_pop_route(void **state)
 {
 	struct fixture *fx = *state;
 	struct sip_edit e = no_edits;
-	e.pop_route = true;
+	e.pop_routes = 1;
 	load_text(fx, invite, sizeof(invite) - 1);
 	assert_int_equal(fx->m->route_count, 3);
 	build_reparse(fx, &e);
@@ -444,7 +444,7 @@ static void test_forward_all_edits(void **state)
 	e.new_ruri = STR_LIT("sip:2002@192.168.1.42:5060");
 	e.add_via = STR_LIT("SIP/2.0/UDP 198.51.100.10;branch=z9hG4bK.fwd.1");
 	e.decrement_max_forwards = true;
-	e.pop_route = true;
+	e.pop_routes = 1;
 	e.add_record_route = STR_LIT("<sip:198.51.100.10;lr>");
 	e.extra_headers = STR_LIT("X-Forwarded: yes\r\nP-Hint: outbound\r\n");
 	load_file(fx, "messages/invite.txt");
@@ -474,7 +474,7 @@ static void test_forward_all_edits(void **state)
 	struct sip_edit e2 = no_edits;
 	e2.add_via = STR_LIT("SIP/2.0/UDP 198.51.100.10;branch=z9hG4bK.fwd.2");
 	e2.decrement_max_forwards = true;
-	e2.pop_route = true;
+	e2.pop_routes = 1;
 	load_file(fx, "messages/bye.txt");
 	build_reparse(fx, &e2);
 	assert_int_equal(fx->m2->route_count, 0);
