@@ -161,6 +161,9 @@ size_t control_metrics_format(const struct control_stats *s, char *b, size_t cap
 		s->txn.retransmissions_absorbed);
 	COUNTER("requests_total", "Requests handled by the proxy.", s->proxy.requests);
 	COUNTER("requests_forwarded_total", "Requests forwarded (branches).", s->proxy.forwarded);
+	COUNTER("requests_to_node_total",
+		"Requests handed to the cluster node holding the UA's flow (docs/scaling.md).",
+		s->proxy.to_node);
 	COUNTER("local_replies_total", "Responses sipsd answered itself.", s->proxy.local_replies);
 	COUNTER("responses_forwarded_total", "Responses forwarded.", s->proxy.responses_forwarded);
 	COUNTER("registrations_total", "REGISTER requests handled.", s->proxy.registrations);

@@ -24,7 +24,7 @@ struct hop {
 	struct tp_conn *conn; /* a flow to use (not owned) */
 	unsigned flow_worker; /* a flow of another worker: (worker, id) */
 	uint64_t flow_conn_id;
-	char push_route[160]; /* to another node of ours: the Route naming the flow there */
+	char push_route[320]; /* to another node of ours: the Route naming the flow there */
 };
 
 struct proxy_ctx;

@@ -51,6 +51,8 @@ struct loc_redis {
 struct rconn {
 	redisContext *c;
 	int64_t retry_at_ms;
+	bool reused; /* served an earlier operation: a failure may be staleness */
+	bool stale;  /* a reused connection just broke: try once more, now */
 };
 
 /* Drop the bindings of flows. ARGV: prefix, node, one flow key or "" for
@@ -185,6 +187,9 @@ static redisContext *conn_get(struct loc_redis *r)
 			rc->retry_at_ms = t + REDIS_RETRY_MS;
 			return NULL;
 		}
+		rc->reused = false;
+	} else {
+		rc->reused = true;
 	}
 	if (!ensure_cleaned(r, rc->c))
 		return NULL;
@@ -201,8 +206,23 @@ static void conn_failed(struct loc_redis *r)
 			 r->cfg.redis_port, rc->c->errstr);
 		redisFree(rc->c);
 		rc->c = NULL;
-		rc->retry_at_ms = now_ms() + REDIS_RETRY_MS;
+		/* A connection that worked before may just have gone stale (a
+		 * Redis restart): one new connection at once; a new one that
+		 * fails means Redis is down: wait before the next try. */
+		rc->stale = rc->reused;
+		rc->retry_at_ms = rc->reused ? 0 : now_ms() + REDIS_RETRY_MS;
 	}
+}
+
+/* After an operation failed: true (once) when it should be tried again on
+ * a new connection. */
+static bool take_stale(struct loc_redis *r)
+{
+	struct rconn *rc = pthread_getspecific(r->key);
+	bool stale = rc && rc->stale;
+	if (rc)
+		rc->stale = false;
+	return stale;
 }
 
 int loc_redis_open(const struct location_cfg *cfg, struct loc_redis **out, char *err, size_t errsz)
@@ -276,7 +296,7 @@ static int fetch_bindings(struct loc_redis *r, redisContext *c, const char *key,
 	return (int)n;
 }
 
-int loc_redis_lookup(struct loc_redis *r, struct str aor, int64_t now, struct loc_binding *out,
+static int op_lookup_once(struct loc_redis *r, struct str aor, int64_t now, struct loc_binding *out,
 		     int max)
 {
 	redisContext *c = conn_get(r);
@@ -374,7 +394,7 @@ static bool write_set(struct loc_redis *r, redisContext *c, const char *key, str
 	return done;
 }
 
-enum loc_update_result loc_redis_update(struct loc_redis *r, struct str aor,
+static enum loc_update_result op_update_once(struct loc_redis *r, struct str aor,
 					const struct loc_binding *b, uint32_t expires, int64_t now)
 {
 	char key[REDIS_KEY_MAX];
@@ -409,7 +429,7 @@ enum loc_update_result loc_redis_update(struct loc_redis *r, struct str aor,
 	return LOC_STORE_DOWN;
 }
 
-int loc_redis_remove_all(struct loc_redis *r, struct str aor, struct str call_id, uint32_t cseq)
+static int op_remove_all_once(struct loc_redis *r, struct str aor, struct str call_id, uint32_t cseq)
 {
 	char key[REDIS_KEY_MAX];
 	aor_key(r, aor, key, sizeof(key));
@@ -438,7 +458,7 @@ int loc_redis_remove_all(struct loc_redis *r, struct str aor, struct str call_id
 	return -LOC_STORE_DOWN;
 }
 
-int loc_redis_flow_closed(struct loc_redis *r, unsigned worker, uint64_t conn_id)
+static int op_flow_closed_once(struct loc_redis *r, unsigned worker, uint64_t conn_id)
 {
 	redisContext *c = conn_get(r);
 	if (!c)
@@ -453,6 +473,40 @@ int loc_redis_flow_closed(struct loc_redis *r, unsigned worker, uint64_t conn_id
 		return 0;
 	}
 	return n;
+}
+
+int loc_redis_lookup(struct loc_redis *r, struct str aor, int64_t now, struct loc_binding *out,
+		     int max)
+{
+	int res = op_lookup_once(r, aor, now, out, max);
+	if (take_stale(r))
+		res = op_lookup_once(r, aor, now, out, max);
+	return res;
+}
+
+enum loc_update_result loc_redis_update(struct loc_redis *r, struct str aor,
+					const struct loc_binding *b, uint32_t expires, int64_t now)
+{
+	enum loc_update_result res = op_update_once(r, aor, b, expires, now);
+	if (take_stale(r))
+		res = op_update_once(r, aor, b, expires, now);
+	return res;
+}
+
+int loc_redis_remove_all(struct loc_redis *r, struct str aor, struct str call_id, uint32_t cseq)
+{
+	int res = op_remove_all_once(r, aor, call_id, cseq);
+	if (take_stale(r))
+		res = op_remove_all_once(r, aor, call_id, cseq);
+	return res;
+}
+
+int loc_redis_flow_closed(struct loc_redis *r, unsigned worker, uint64_t conn_id)
+{
+	int res = op_flow_closed_once(r, worker, conn_id);
+	if (take_stale(r))
+		res = op_flow_closed_once(r, worker, conn_id);
+	return res;
 }
 
 /* Walk the AOR keys (at most LOC_LIST_MAX). */
