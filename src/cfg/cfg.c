@@ -301,6 +301,8 @@ static int kv_location(struct parser *p, struct cfg *c, const char *k, const cha
 	}
 	if (!strcmp(k, "redis_timeout_ms"))
 		return set_uint(p, &l->redis_timeout_ms, v, 10, 10000);
+	if (!strcmp(k, "redis_password_file"))
+		return set_file(p, l->redis_password_file, sizeof(l->redis_password_file), v);
 	return perror_at(p, "unknown key '%s' in [location]", k);
 }
 

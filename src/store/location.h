@@ -59,6 +59,7 @@ struct location_cfg {
 	unsigned redis_port;
 	char redis_prefix[64];        /* redis: key prefix, one per domain's cluster */
 	unsigned redis_timeout_ms;    /* redis: connect and command timeout */
+	char redis_password_file[512]; /* redis: AUTH with the file's first line, "" = none */
 	unsigned node;                /* this node's number (1..255); 0 = no cluster */
 	unsigned heartbeat_ms;        /* redis: node liveness refresh */
 	unsigned node_timeout_ms;     /* redis: a node silent this long is gone */

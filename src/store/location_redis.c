@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "base/log.h"
 #include "store/binding.h"
 
@@ -41,6 +43,7 @@
 
 struct loc_redis {
 	struct location_cfg cfg;
+	char password[256]; /* AUTH, "" = none */
 	pthread_key_t key; /* this thread's struct rconn */
 	pthread_mutex_t clean_lock;
 	bool cleaned; /* this node's previous life's flows are gone */
@@ -56,9 +59,17 @@ struct rconn {
 };
 
 /* Drop the bindings of flows. ARGV: prefix, node, one flow key or "" for
- * every flow of the node. Returns the number of bindings removed. */
+ * every flow of the node, and "sweep" when another node declares this one
+ * gone: then only if it is still silent and still listed, and it is
+ * unlisted in the same step, so of several nodes sweeping at once exactly
+ * one does it. Returns the number of bindings removed, -1 when the sweep
+ * was not ours to do. */
 static const char DROP_FLOWS_LUA[] =
 	"local prefix = ARGV[1]\n"
+	"if ARGV[4] == 'sweep' then\n"
+	"  if redis.call('EXISTS', prefix .. ':alive:' .. ARGV[2]) == 1 then return -1 end\n"
+	"  if redis.call('SREM', prefix .. ':nodes', ARGV[2]) == 0 then return -1 end\n"
+	"end\n"
 	"local nodeset = prefix .. ':nodeflows:' .. ARGV[2]\n"
 	"local flows\n"
 	"if ARGV[3] ~= '' then flows = {ARGV[3]} else flows = redis.call('SMEMBERS', nodeset) end\n"
@@ -111,12 +122,16 @@ static redisReply *commandv(redisContext *c, int argc, const char **argv)
 	return command(c, argc, argv, lens);
 }
 
-static int drop_flows(redisContext *c, const struct loc_redis *r, unsigned node, const char *flow_key)
+/* Returns the script's answer (bindings removed, or -1 for a sweep not
+ * ours), or -EIO. */
+static int drop_flows(redisContext *c, const struct loc_redis *r, unsigned node, const char *flow_key,
+		      bool sweep)
 {
 	char nodes[16];
 	snprintf(nodes, sizeof(nodes), "%u", node);
-	const char *argv[] = {"EVAL", DROP_FLOWS_LUA, "0", r->cfg.redis_prefix, nodes, flow_key};
-	redisReply *rep = commandv(c, 6, argv);
+	const char *argv[] = {"EVAL",	DROP_FLOWS_LUA, "0", r->cfg.redis_prefix, nodes, flow_key,
+			      sweep ? "sweep" : ""};
+	redisReply *rep = commandv(c, 7, argv);
 	if (!rep)
 		return -EIO;
 	int n = rep->type == REDIS_REPLY_INTEGER ? (int)rep->integer : -EIO;
@@ -137,6 +152,18 @@ static redisContext *do_connect(const struct loc_redis *r)
 		redisFree(c);
 		return NULL;
 	}
+	if (r->password[0]) {
+		redisReply *rep = commandv(c, 2, (const char *[]){"AUTH", r->password});
+		bool ok = rep && rep->type == REDIS_REPLY_STATUS;
+		if (rep && rep->type == REDIS_REPLY_ERROR)
+			LOG_WARN("location.redis", "host=%s port=%u reason=\"AUTH refused: %s\"",
+				 r->cfg.redis_host, r->cfg.redis_port, rep->str);
+		freeReplyObject(rep);
+		if (!ok) {
+			redisFree(c);
+			return NULL;
+		}
+	}
 	return c;
 }
 
@@ -150,7 +177,7 @@ static bool ensure_cleaned(struct loc_redis *r, redisContext *c)
 	pthread_mutex_lock(&r->clean_lock);
 	bool ok = r->cleaned;
 	if (!ok) {
-		int n = drop_flows(c, r, r->cfg.node, "");
+		int n = drop_flows(c, r, r->cfg.node, "", false);
 		if (n >= 0) {
 			LOG_INFO("location.redis", "node=%u op=restart_cleanup bindings_removed=%d",
 				 r->cfg.node, n);
@@ -233,6 +260,19 @@ int loc_redis_open(const struct location_cfg *cfg, struct loc_redis **out, char 
 		return -ENOMEM;
 	}
 	r->cfg = *cfg;
+	if (cfg->redis_password_file[0]) {
+		FILE *f = fopen(cfg->redis_password_file, "r");
+		if (!f || !fgets(r->password, sizeof(r->password), f)) {
+			snprintf(err, errsz, "redis_password_file %s: %s", cfg->redis_password_file,
+				 f ? "empty" : strerror(errno));
+			if (f)
+				fclose(f);
+			free(r);
+			return -EINVAL;
+		}
+		fclose(f);
+		r->password[strcspn(r->password, "\r\n")] = '\0';
+	}
 	if (pthread_key_create(&r->key, rconn_free) != 0) {
 		free(r);
 		snprintf(err, errsz, "no thread-local key");
@@ -259,6 +299,7 @@ void loc_redis_close(struct loc_redis *r)
 	pthread_setspecific(r->key, NULL);
 	pthread_key_delete(r->key);
 	pthread_mutex_destroy(&r->clean_lock);
+	OPENSSL_cleanse(r->password, sizeof(r->password));
 	free(r);
 }
 
@@ -467,7 +508,7 @@ static int op_flow_closed_once(struct loc_redis *r, unsigned worker, uint64_t co
 	char owner[64], flow_key[160];
 	loc_flow_owner(&f, owner, sizeof(owner));
 	snprintf(flow_key, sizeof(flow_key), "%s:flow:%s", r->cfg.redis_prefix, owner);
-	int n = drop_flows(c, r, r->cfg.node, flow_key);
+	int n = drop_flows(c, r, r->cfg.node, flow_key, false);
 	if (n < 0) {
 		conn_failed(r);
 		return 0;
@@ -630,14 +671,12 @@ void loc_redis_maintain(struct loc_redis *r)
 		}
 		if (t - r->missing_since[n] < (int64_t)r->cfg.node_timeout_ms)
 			continue;
-		int removed = drop_flows(c, r, (unsigned)n, "");
-		if (removed < 0)
+		int removed = drop_flows(c, r, (unsigned)n, "", true);
+		if (removed == -EIO)
 			break;
-		char ns[16];
-		snprintf(ns, sizeof(ns), "%lu", n);
-		freeReplyObject(commandv(c, 3, (const char *[]){"SREM", nodes, ns}));
-		LOG_WARN("cluster.node_gone", "node=%lu silent_ms=%lld bindings_removed=%d", n,
-			 (long long)(t - r->missing_since[n]), removed);
+		if (removed >= 0)
+			LOG_WARN("cluster.node_gone", "node=%lu silent_ms=%lld bindings_removed=%d", n,
+				 (long long)(t - r->missing_since[n]), removed);
 		r->missing_since[n] = 0;
 	}
 	freeReplyObject(members);

@@ -25,8 +25,13 @@ PKI="$TEST_TMP/pki"; mkdir -p "$PKI"; make_pki "$PKI"
 
 command -v redis-server >/dev/null || { echo "redis-server is not installed"; exit 1; }
 mkdir -p "$TEST_TMP/redis"
+# Redis asks for a password (redis_password_file); redis-cli reads it from
+# REDISCLI_AUTH.
+openssl rand -hex 16 >"$TEST_TMP/redis.pass"
+export REDISCLI_AUTH=$(cat "$TEST_TMP/redis.pass")
 start_redis() {
   redis-server --bind "$REDIS_IP" --port "$REDIS_PORT" --dir "$TEST_TMP/redis" \
+    --requirepass "$REDISCLI_AUTH" \
     --appendonly yes --appendfsync always --save "" --protected-mode no --daemonize no \
     --logfile "$TEST_TMP/redis.log" &
   REDIS_PID=$!; PIDS+=("$REDIS_PID")
@@ -59,6 +64,7 @@ node_conf() { # node_conf N
   trapezoid_conf "$TEST_TMP/n$n.conf" example.com "$PKI/p1-com.pem" "$PKI/p1-com.key" "$NET.$n" \
     "control = $TEST_TMP/n$n.sock" \
     "[location]" "store = redis" "redis = $REDIS_IP:$REDIS_PORT" "redis_prefix = example.com" \
+    "redis_password_file = $TEST_TMP/redis.pass" \
     "[cluster]" "node = $n" "secret_file = $TEST_TMP/cluster.key" "heartbeat_ms = 300" \
     "node_timeout_ms = 1500" "${others[@]}"
   # "control" belongs to the global section: move it to the top.
@@ -70,7 +76,7 @@ trapezoid_conf "$TEST_TMP/p2.conf" example.net "$PKI/good.pem" "$PKI/good.key" "
 check "a node's configuration passes sipsd -t" "$SIPSD" -t -c "$TEST_TMP/n1.conf"
 for n in 1 2 3; do start_sipsd n$n "$TEST_TMP/n$n.conf"; done
 start_sipsd p2 "$TEST_TMP/p2.conf"
-check "every node reached Redis" \
+check "every node reached Redis (AUTH with redis_password_file)" \
   bash -c "for n in 1 2 3; do grep -q 'event=location.redis .*node='\$n' state=up' '$TEST_TMP/n'\$n'.log' || exit 1; done"
 
 # answer NAME AOR PROXY: a UA that registers and answers calls on its flow.
