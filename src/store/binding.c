@@ -107,13 +107,28 @@ static void put_raw(struct writer *w, const char *s, size_t n)
 	*w->p = '\0';
 }
 
+int loc_netstring_put(char *out, size_t cap, const char *d, size_t n)
+{
+	int k = snprintf(out, cap, "%zu:", n);
+	if (k < 0 || (size_t)k + n + 1 >= cap)
+		return -EMSGSIZE;
+	memcpy(out + k, d, n);
+	out[(size_t)k + n] = ',';
+	out[(size_t)k + n + 1] = '\0';
+	return k + (int)n + 1;
+}
+
 static void put_field(struct writer *w, const char *s, size_t n)
 {
-	char len[24];
-	int k = snprintf(len, sizeof(len), "%zu:", n);
-	put_raw(w, len, (size_t)k);
-	put_raw(w, s, n);
-	put_raw(w, ",", 1);
+	if (w->overflow)
+		return;
+	int k = loc_netstring_put(w->p, w->left, s, n);
+	if (k < 0) {
+		w->overflow = true;
+		return;
+	}
+	w->p += k;
+	w->left -= (size_t)k;
 }
 
 static void put_str(struct writer *w, const char *s)
@@ -181,25 +196,29 @@ struct reader {
 	bool bad;
 };
 
-/* Next netstring: its bytes and length. */
-static bool get_field(struct reader *r, const char **s, size_t *n)
+bool loc_netstring_next(const char **p, const char *end, const char **d, size_t *n)
 {
 	size_t len = 0;
-	const char *p = r->p;
-	if (r->bad || p >= r->end)
-		goto bad;
-	while (p < r->end && *p >= '0' && *p <= '9' && len < LOC_BINDING_TEXT_MAX)
-		len = len * 10 + (size_t)(*p++ - '0');
-	if (p == r->p || p >= r->end || *p != ':' || (size_t)(r->end - p - 1) < len + 1 ||
-	    p[1 + len] != ',')
-		goto bad;
-	*s = p + 1;
+	const char *q = *p;
+	while (q < end && *q >= '0' && *q <= '9' && len <= LOC_BINDING_TEXT_MAX)
+		len = len * 10 + (size_t)(*q++ - '0');
+	if (q == *p || q >= end || *q != ':' || len > LOC_BINDING_TEXT_MAX ||
+	    (size_t)(end - q - 1) < len + 1 || q[1 + len] != ',')
+		return false;
+	*d = q + 1;
 	*n = len;
-	r->p = p + 1 + len + 1;
+	*p = q + 1 + len + 1;
 	return true;
-bad:
-	r->bad = true;
-	return false;
+}
+
+/* Next field: its bytes and length. */
+static bool get_field(struct reader *r, const char **s, size_t *n)
+{
+	if (r->bad || !loc_netstring_next(&r->p, r->end, s, n)) {
+		r->bad = true;
+		return false;
+	}
+	return true;
 }
 
 static void get_str(struct reader *r, char *dst, size_t cap)

@@ -48,6 +48,14 @@ int loc_flow_owner(const struct loc_flow *f, char *out, size_t cap);
 #define LOC_BINDING_TEXT_MAX 2048
 int loc_binding_encode(const struct loc_binding *b, char *out, size_t cap);
 
+/* One netstring ("LEN:BYTES,"), the framing of the text form and of the
+ * snapshot file. _put writes it at `out` and returns its length, or
+ * -EMSGSIZE when `cap` is too small (nothing usable written). _next reads
+ * the one at *p (before `end`), moves *p past it, and returns false for
+ * anything malformed or longer than LOC_BINDING_TEXT_MAX. */
+int loc_netstring_put(char *out, size_t cap, const char *d, size_t n);
+bool loc_netstring_next(const char **p, const char *end, const char **d, size_t *n);
+
 /* Parse the text form. Returns 0 or -EINVAL (anything malformed, a field
  * over its limit, an unknown version). */
 int loc_binding_decode(const char *s, size_t len, struct loc_binding *b);

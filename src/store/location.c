@@ -422,15 +422,6 @@ static void snap_put(struct snap_buf *s, const char *d, size_t n)
 	s->len += n;
 }
 
-static void snap_netstring(struct snap_buf *s, const char *d, size_t n)
-{
-	char len[24];
-	int k = snprintf(len, sizeof(len), "%zu:", n);
-	snap_put(s, len, (size_t)k);
-	snap_put(s, d, n);
-	snap_put(s, ",", 1);
-}
-
 int location_snapshot_save(struct location *loc, const char *path)
 {
 	if (loc->redis)
@@ -438,17 +429,20 @@ int location_snapshot_save(struct location *loc, const char *path)
 	/* Encode under the lock (fast), write without it. */
 	struct snap_buf s = {0};
 	int count = 0;
-	char text[LOC_BINDING_TEXT_MAX];
+	char text[LOC_BINDING_TEXT_MAX], record[LOC_MAX_AOR + LOC_BINDING_TEXT_MAX + 32];
 	snap_put(&s, SNAPSHOT_MAGIC, strlen(SNAPSHOT_MAGIC));
 	pthread_mutex_lock(&loc->lock);
 	for (unsigned bkt = 0; bkt < LOC_BUCKETS; bkt++)
 		for (struct loc_aor *a = loc->buckets[bkt]; a; a = a->next)
 			for (unsigned i = 0; i < a->count; i++) {
 				int n = loc_binding_encode(&a->b[i], text, sizeof(text));
-				if (n < 0)
+				int k = n < 0 ? -1 : loc_netstring_put(record, sizeof(record), a->aor, strlen(a->aor));
+				int m = k < 0 ? -1
+					      : loc_netstring_put(record + k, sizeof(record) - (size_t)k, text,
+								  (size_t)n);
+				if (m < 0)
 					continue;
-				snap_netstring(&s, a->aor, strlen(a->aor));
-				snap_netstring(&s, text, (size_t)n);
+				snap_put(&s, record, (size_t)(k + m));
 				snap_put(&s, "\n", 1);
 				count++;
 			}
@@ -486,21 +480,6 @@ int location_snapshot_save(struct location *loc, const char *path)
 		return rc;
 	}
 	return count;
-}
-
-/* One netstring at *p (before end): its bytes. */
-static bool snap_get(const char **p, const char *end, const char **d, size_t *n)
-{
-	size_t len = 0;
-	const char *q = *p;
-	while (q < end && *q >= '0' && *q <= '9' && len <= LOC_BINDING_TEXT_MAX)
-		len = len * 10 + (size_t)(*q++ - '0');
-	if (q == *p || q >= end || *q != ':' || (size_t)(end - q - 1) < len + 1 || q[1 + len] != ',')
-		return false;
-	*d = q + 1;
-	*n = len;
-	*p = q + 1 + len + 1;
-	return true;
 }
 
 /* Limit on the file read (the store's own limit, with room). */
@@ -548,7 +527,8 @@ int location_snapshot_load(struct location *loc, const char *path, int64_t now,
 			const char *aor, *text;
 			size_t aor_len, text_len;
 			struct loc_binding b;
-			if (!snap_get(&p, end, &aor, &aor_len) || !snap_get(&p, end, &text, &text_len) ||
+			if (!loc_netstring_next(&p, end, &aor, &aor_len) ||
+			    !loc_netstring_next(&p, end, &text, &text_len) ||
 			    p >= end || *p != '\n' || aor_len == 0 || aor_len >= LOC_MAX_AOR ||
 			    loc_binding_decode(text, text_len, &b) < 0) {
 				free(buf);

@@ -96,6 +96,19 @@ to_node() { # to_node N: requests node N handed to another node
     sed -nE 's/^sipsd_requests_to_node_total ([0-9]+)$/\1/p'
 }
 
+# node_back N REMOVED UA: node N starts again (its earlier log kept as
+# nN-first.log), drops REMOVED bindings of its earlier life, and UA (whose
+# flow died with it) registers at it again as UA2.
+node_back() {
+  local n=$1 removed=$2 ua=$3
+  mv "$TEST_TMP/n$n.log" "$TEST_TMP/n$n-first.log"
+  start_sipsd "n$n" "$TEST_TMP/n$n.conf"
+  check "n$n restarted and removed $removed binding(s) of its earlier life" \
+    grep -Eq "event=location.redis node=$n op=restart_cleanup bindings_removed=$removed" "$TEST_TMP/n$n.log"
+  kill "$(eval echo \$UA_$ua)" 2>/dev/null || true
+  check "$ua registers at n$n again" answer "${ua}2" "sips:$ua@example.com" "$NET.$n"
+}
+
 check "alice registers at n2" answer alice sips:alice@example.com "$N2"
 check "bob registers at n3" answer bob sips:bob@example.com "$N3"
 check "carol registers at P2 (example.net)" answer carol sips:carol@example.net "$P2_IP"
@@ -142,23 +155,13 @@ check "alice (at n2) is still reachable" call c6 sips:dave@example.com "$N1" sip
 
 # 6. n3 comes back: it cleans what its earlier life left (nothing now), bob
 #    registers again, calls reach him.
-mv "$TEST_TMP/n3.log" "$TEST_TMP/n3-first.log"
-start_sipsd n3 "$TEST_TMP/n3.conf"
-check "n3 restarted and cleaned its earlier flows" \
-  grep -Eq 'event=location.redis node=3 op=restart_cleanup bindings_removed=0' "$TEST_TMP/n3.log"
-kill "$UA_bob" 2>/dev/null || true
-check "bob registers at n3 again" answer bob2 sips:bob@example.com "$N3"
+node_back 3 0 bob
 check "call n1 -> bob@n3 completes after the restart" call c7 sips:dave@example.com "$N1" sips:bob@example.com
 
 # 7. n2 killed and restarted at once (within node_timeout_ms, so no other
 #    node declares it gone): its own start removes alice's dead flow.
 kill -9 "$PID_n2"; wait "$PID_n2" 2>/dev/null || true
-mv "$TEST_TMP/n2.log" "$TEST_TMP/n2-first.log"
-start_sipsd n2 "$TEST_TMP/n2.conf"
-check "n2 restarted and removed alice's binding of its earlier life" \
-  grep -Eq 'event=location.redis node=2 op=restart_cleanup bindings_removed=1' "$TEST_TMP/n2.log"
-kill "$UA_alice" 2>/dev/null || true
-check "alice registers at n2 again" answer alice2 sips:alice@example.com "$N2"
+node_back 2 1 alice
 
 # 8. Redis dies. REGISTER gets 503 with Retry-After; Redis restarts from its
 #    append-only file; the nodes reconnect; calls to alice and bob work
