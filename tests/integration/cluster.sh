@@ -64,7 +64,7 @@ node_conf() { # node_conf N
   trapezoid_conf "$TEST_TMP/n$n.conf" example.com "$PKI/p1-com.pem" "$PKI/p1-com.key" "$NET.$n" \
     "control = $TEST_TMP/n$n.sock" \
     "[location]" "store = redis" "redis = $REDIS_IP:$REDIS_PORT" "redis_prefix = example.com" \
-    "redis_password_file = $TEST_TMP/redis.pass" \
+    "redis_password_file = $TEST_TMP/redis.pass" "redis_timeout_ms = $((200 * WAIT_SCALE))" \
     "[cluster]" "node = $n" "secret_file = $TEST_TMP/cluster.key" "heartbeat_ms = 300" \
     "node_timeout_ms = 1500" "${others[@]}"
   # "control" belongs to the global section: move it to the top.
