@@ -54,46 +54,81 @@ static const struct hdr_name hdr_names[] = {
 
 #define HDR_NAME_COUNT (sizeof(hdr_names) / sizeof(hdr_names[0]))
 
-/* Index by lower-case first letter: the candidates to compare. */
-static unsigned char hdr_bucket[26][HDR_NAME_COUNT];
-static unsigned char hdr_bucket_len[26];
+/* Candidates by (length, lower-case first letter): at most two known names
+ * share both (Call-ID/Contact, Referred-By/Retry-After, ...). Slots hold
+ * the hdr_names index + 1, 0 when empty. */
+#define HDR_MAX_NAME 24
+#define HDR_SLOTS 2
+static unsigned char hdr_slot[HDR_MAX_NAME][26][HDR_SLOTS];
 static enum sip_hdr_id hdr_compact[26];
-static size_t hdr_full_len[HDR_NAME_COUNT];
-static char hdr_lower[HDR_NAME_COUNT][24];
+/* Lower-case names, zero-padded for word loads. */
+static char hdr_lower[HDR_NAME_COUNT][HDR_MAX_NAME];
 static pthread_once_t hdr_once = PTHREAD_ONCE_INIT;
+static bool hdr_ready;
 
 static void hdr_table_init(void)
 {
 	for (size_t i = 0; i < HDR_NAME_COUNT; i++) {
+		size_t len = strlen(hdr_names[i].full);
 		int b = ascii_lower(hdr_names[i].full[0]) - 'a';
-		hdr_bucket[b][hdr_bucket_len[b]++] = (unsigned char)i;
-		hdr_full_len[i] = strlen(hdr_names[i].full);
-		for (size_t j = 0; j < hdr_full_len[i] && j + 1 < sizeof(hdr_lower[i]); j++)
+		for (size_t j = 0; j < len && j < HDR_MAX_NAME; j++)
 			hdr_lower[i][j] = (char)(hdr_names[i].full[j] | 0x20);
+		if (len < HDR_MAX_NAME) {
+			unsigned char *slot = hdr_slot[len][b];
+			size_t k = 0;
+			while (k < HDR_SLOTS && slot[k])
+				k++;
+			if (k < HDR_SLOTS) /* a third name would be left out: two is the most today */
+				slot[k] = (unsigned char)(i + 1);
+		}
 		if (hdr_names[i].compact)
 			hdr_compact[hdr_names[i].compact - 'a'] = hdr_names[i].id;
 	}
+	__atomic_store_n(&hdr_ready, true, __ATOMIC_RELEASE);
+}
+
+static uint64_t load64(const char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* `name` (n token bytes) equals the lower-case `known` ignoring case. The
+ * known names hold only letters and '-': OR 0x20 folds case exactly for
+ * them, and no token byte can fake a match ('-' | 0x20 is '-', and the one
+ * other byte that becomes '-', CR, is not a token character). */
+static bool hdr_name_eq(const char *name, const char *known, size_t n)
+{
+	const uint64_t fold = 0x2020202020202020ull;
+	if (n >= 8) {
+		size_t i = 0;
+		for (; i + 8 <= n; i += 8)
+			if ((load64(name + i) | fold) != load64(known + i))
+				return false;
+		return i == n || (load64(name + n - 8) | fold) == load64(known + n - 8);
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((char)(name[i] | 0x20) != known[i])
+			return false;
+	return true;
 }
 
 enum sip_hdr_id sip_hdr_id_from_name(struct str name)
 {
 	if (name.len == 0 || !ascii_is_alpha(name.s[0]))
 		return SIP_HDR_OTHER;
-	pthread_once(&hdr_once, hdr_table_init);
+	if (!__atomic_load_n(&hdr_ready, __ATOMIC_ACQUIRE))
+		pthread_once(&hdr_once, hdr_table_init);
 	int b = ascii_lower(name.s[0]) - 'a';
 	if (name.len == 1)
 		return hdr_compact[b];
-	for (unsigned k = 0; k < hdr_bucket_len[b]; k++) {
-		unsigned i = hdr_bucket[b][k];
-		if (hdr_full_len[i] != name.len)
-			continue;
-		/* The known names hold only letters and '-': OR 0x20 folds case
-		 * exactly for them, and a token byte cannot fake a match. */
-		const char *known = hdr_lower[i];
-		size_t j = 0;
-		while (j < name.len && (char)(name.s[j] | 0x20) == known[j])
-			j++;
-		if (j == name.len)
+	if (name.len >= HDR_MAX_NAME)
+		return SIP_HDR_OTHER;
+	const unsigned char *slot = hdr_slot[name.len][b];
+	for (unsigned k = 0; k < HDR_SLOTS && slot[k]; k++) {
+		unsigned i = slot[k] - 1u;
+		if (hdr_name_eq(name.s, hdr_lower[i], name.len))
 			return hdr_names[i].id;
 	}
 	return SIP_HDR_OTHER;

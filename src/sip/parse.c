@@ -63,6 +63,11 @@ static long line_end(const char *buf, size_t len, size_t p)
 	return lf ? (long)(lf - buf) : -1;
 }
 
+static inline bool is_lws_byte(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 static size_t content_end(const char *buf, size_t lf)
 {
 	return (lf > 0 && buf[lf - 1] == '\r') ? lf - 1 : lf;
@@ -368,8 +373,9 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, enum sip_parse
 		if (m->hdr_count >= SIPS_MAX_HEADERS)
 			return perr(err, hs, "too many header fields", -EMSGSIZE);
 		/* header-name HCOLON value; HCOLON = *( SP / HTAB ) ":" SWS */
+		/* The first line's LF is no token byte: it bounds the scan. */
 		size_t i = hs;
-		while (i < le && sip_cc((unsigned char)buf[i], SIP_CC_TOKEN))
+		while (sip_cc((unsigned char)buf[i], SIP_CC_TOKEN))
 			i++;
 		if (i == hs)
 			return perr(err, hs, "bad header name", -EBADMSG);
@@ -385,7 +391,14 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, enum sip_parse
 		h->name = str_make(buf + hs, name_end - hs);
 		h->id = sip_hdr_id_from_name(h->name);
 		h->line = str_make(buf + hs, le + 1 - hs);
-		struct str value = str_trim_lws(str_make(buf + i, content_end(buf, le) - i));
+		/* The value, LWS-trimmed (SWS after the colon, a fold's CR LF at
+		 * the end). */
+		size_t ve = content_end(buf, le);
+		while (i < ve && is_lws_byte(buf[i]))
+			i++;
+		while (ve > i && is_lws_byte(buf[ve - 1]))
+			ve--;
+		struct str value = str_make(buf + i, ve - i);
 		h->value = value;
 		/* A NUL is legal only in quoted strings of a few headers
 		 * (RFC 4475 §3.1.1.2); bare CR or LF are folds. */
