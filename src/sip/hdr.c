@@ -156,12 +156,12 @@ struct cur {
 	const char *reason;
 };
 
-static bool is_ws(char c)
+static inline bool is_ws(char c)
 {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+	return sip_cc((unsigned char)c, SIP_CC_LWS);
 }
 
-static void skip_lws(struct cur *c)
+static inline void skip_lws(struct cur *c)
 {
 	while (c->p < c->end && is_ws(*c->p))
 		c->p++;
@@ -217,24 +217,86 @@ static int scan_quoted(struct cur *c, struct str *out)
 	return cur_fail(c, "unterminated quoted string");
 }
 
+/* `name` (token bytes) equals the lower-case letters `lower` ignoring case:
+ * OR 0x20 folds exactly the letters, and no other token byte becomes one. */
+static inline bool param_is(struct str name, const char *lower, size_t len)
+{
+	if (name.len != len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((char)(name.s[i] | 0x20) != lower[i])
+			return false;
+	return true;
+}
+
+/* The parameters a Via entry or an address keeps, noted while they are
+ * scanned (one pass). Via: the last of a repeated name wins; address: the
+ * first tag. */
+static void param_note(struct sip_via *v, struct sip_addr *a, struct str name, struct str value)
+{
+	if (a) {
+		if (!a->has_tag && param_is(name, "tag", 3)) {
+			a->tag = value;
+			a->has_tag = true;
+		}
+		return;
+	}
+	if (!v)
+		return;
+	switch (name.len) {
+	case 3:
+		if (param_is(name, "ttl", 3))
+			v->ttl = value;
+		break;
+	case 5:
+		if (param_is(name, "rport", 5)) {
+			v->rport = value;
+			v->has_rport = true;
+		} else if (param_is(name, "maddr", 5)) {
+			v->maddr = value;
+		} else if (param_is(name, "alias", 5)) {
+			v->has_alias = true;
+		}
+		break;
+	case 6:
+		if (param_is(name, "branch", 6)) {
+			v->branch = value;
+			v->has_branch = true;
+		}
+		break;
+	case 8:
+		if (param_is(name, "received", 8)) {
+			v->received = value;
+			v->has_received = true;
+		}
+		break;
+	default:
+		break;
+	}
+}
+
 /* *( SEMI generic-param ), generic-param = token [ EQUAL gen-value ],
- * gen-value = token / host / quoted-string. Stops before ',' or the end. */
-static int scan_generic_params(struct cur *c, struct str *out)
+ * gen-value = token / host / quoted-string. Stops before ',' or the end.
+ * Known parameters go to `v` or `a` (either may be NULL): a value is the
+ * text after '=' as written (quotes kept), empty without '='. */
+static int scan_generic_params(struct cur *c, struct str *out, struct sip_via *via,
+			       struct sip_addr *addr)
 {
 	const char *s = c->p;
 	skip_lws(c);
 	while (at(c, ';')) {
 		c->p++;
 		skip_lws(c);
-		if (scan_token(c).len == 0)
+		struct str name = scan_token(c);
+		if (name.len == 0)
 			return cur_fail(c, "empty or bad parameter name");
+		struct str value = STR_NULL;
 		skip_lws(c);
 		if (at(c, '=')) {
 			c->p++;
 			skip_lws(c);
 			if (at(c, '"')) {
-				struct str q;
-				if (scan_quoted(c, &q) < 0)
+				if (scan_quoted(c, &value) < 0)
 					return -EBADMSG;
 			} else {
 				const char *v = c->p;
@@ -245,8 +307,10 @@ static int scan_generic_params(struct cur *c, struct str *out)
 					c->p++;
 				if (c->p == v)
 					return cur_fail(c, "empty parameter value");
+				value = str_make(v, (size_t)(c->p - v));
 			}
 		}
+		param_note(via, addr, name, value);
 		skip_lws(c);
 	}
 	/* Trim trailing LWS from the span. */
@@ -258,30 +322,6 @@ static int scan_generic_params(struct cur *c, struct str *out)
 }
 
 /* ---- Via (RFC 3261 §20.42) ---- */
-
-static void via_params_extract(struct sip_via *v)
-{
-	struct sip_param p;
-	struct str cur = v->params;
-	while (sip_params_next(&cur, &p)) {
-		if (str_case_eq_cstr(p.name, "branch")) {
-			v->branch = p.value;
-			v->has_branch = true;
-		} else if (str_case_eq_cstr(p.name, "received")) {
-			v->received = p.value;
-			v->has_received = true;
-		} else if (str_case_eq_cstr(p.name, "rport")) {
-			v->rport = p.value;
-			v->has_rport = true;
-		} else if (str_case_eq_cstr(p.name, "maddr")) {
-			v->maddr = p.value;
-		} else if (str_case_eq_cstr(p.name, "ttl")) {
-			v->ttl = p.value;
-		} else if (str_case_eq_cstr(p.name, "alias")) {
-			v->has_alias = true;
-		}
-	}
-}
 
 static int via_parm_parse(struct cur *c, struct sip_via *v)
 {
@@ -345,11 +385,10 @@ static int via_parm_parse(struct cur *c, struct sip_via *v)
 	if (sip_hostport_parse(str_make(hp, hl), &host, &v->host_type, &v->port, &v->has_port, &bad) < 0)
 		return cur_fail(c, "bad Via sent-by");
 	v->host = str_make(hs, host.len); /* the host is a prefix of the copy */
-	int rc = scan_generic_params(c, &v->params);
+	int rc = scan_generic_params(c, &v->params, v, NULL);
 	if (rc < 0)
 		return rc;
 	v->raw = str_trim_lws(str_make(start, (size_t)(c->p - start)));
-	via_params_extract(v);
 	return 0;
 }
 
@@ -420,10 +459,12 @@ static int addr_parse(struct cur *c, struct sip_addr *a)
 	if (at(c, '<')) {
 		c->p++;
 		uri_s = c->p;
-		while (c->p < c->end && *c->p != '>')
-			c->p++;
-		if (c->p >= c->end)
+		const char *gt = memchr(c->p, '>', (size_t)(c->end - c->p));
+		if (!gt) {
+			c->p = c->end;
 			return cur_fail(c, "missing > after URI");
+		}
+		c->p = gt;
 		uri_e = c->p;
 		c->p++;
 		a->bracketed = true;
@@ -431,7 +472,7 @@ static int addr_parse(struct cur *c, struct sip_addr *a)
 		/* addr-spec: the URI ends at ';' (header params), ',' or LWS.
 		 * A URI with ',', ';' or '?' must be bracketed (§20). */
 		uri_s = c->p;
-		while (c->p < c->end && *c->p != ';' && *c->p != ',' && !is_ws(*c->p))
+		while (c->p < c->end && !sip_cc((unsigned char)*c->p, SIP_CC_ADDR_END))
 			c->p++;
 		uri_e = c->p;
 		if (memchr(uri_s, '?', (size_t)(uri_e - uri_s))) {
@@ -445,14 +486,9 @@ static int addr_parse(struct cur *c, struct sip_addr *a)
 		c->p = uri_s + off;
 		return cur_fail(c, why);
 	}
-	if (scan_generic_params(c, &a->params) < 0)
+	if (scan_generic_params(c, &a->params, NULL, a) < 0)
 		return -EBADMSG;
 	a->raw = str_trim_lws(str_make(start, (size_t)(c->p - start)));
-	struct str tag;
-	if (sip_params_find(a->params, "tag", &tag)) {
-		a->tag = tag;
-		a->has_tag = true;
-	}
 	return 0;
 }
 

@@ -93,6 +93,55 @@ static bool hostname_valid(struct str s, size_t *bad)
 	return true;
 }
 
+/* One pass over a host name or IPv4 address up to ':' or the end of `in`,
+ * for the common case: stores its end and type and returns true when it is
+ * valid. Returns false for anything else (a fault, digits and dots that are
+ * no IPv4 address, a top label starting with a digit): the caller then
+ * takes the slower path, which rejects it with the offset of the fault. It
+ * accepts exactly what ipv4_parse and hostname_valid accept. */
+static bool host_name_fast(struct str in, size_t *end, enum sip_host_type *type)
+{
+	size_t label_len = 0, label_start = 0, prev_label_start = 0;
+	bool only_digits = true;
+	char prev = 0;
+	size_t i = 0;
+	for (; i < in.len; i++) {
+		char c = in.s[i];
+		if (c == ':')
+			break;
+		if (c == '.') {
+			if (label_len == 0 || prev == '-')
+				return false;
+			label_len = 0;
+			prev_label_start = label_start;
+			label_start = i + 1;
+		} else {
+			if (!sip_cc((unsigned char)c, SIP_CC_HOST) || (c == '-' && label_len == 0) ||
+			    ++label_len > 63)
+				return false;
+			if (!ascii_is_digit(c))
+				only_digits = false;
+		}
+		prev = c;
+	}
+	if (i == 0 || i > 255)
+		return false;
+	if (only_digits) {
+		if (!ipv4_parse(str_make(in.s, i)))
+			return false;
+		*end = i;
+		*type = SIP_HOST_IPV4;
+		return true;
+	}
+	/* The top label (before a final '.') must not start with a digit. */
+	size_t top = label_start < i ? label_start : prev_label_start;
+	if (ascii_is_digit(in.s[top]))
+		return false;
+	*end = i;
+	*type = SIP_HOST_NAME;
+	return true;
+}
+
 int sip_hostport_parse(struct str in, struct str *host, enum sip_host_type *type, uint16_t *port,
 		       bool *has_port, size_t *err_off)
 {
@@ -117,6 +166,8 @@ int sip_hostport_parse(struct str in, struct str *host, enum sip_host_type *type
 		*host = str_make(in.s, (size_t)close + 1);
 		*type = SIP_HOST_IPV6;
 		i = (size_t)close + 1;
+	} else if (host_name_fast(in, &i, type)) {
+		*host = str_make(in.s, i);
 	} else {
 		for (i = 0; i < in.len && in.s[i] != ':'; i++)
 			;
