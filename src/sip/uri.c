@@ -93,52 +93,57 @@ static bool hostname_valid(struct str s, size_t *bad)
 	return true;
 }
 
-/* One pass over a host name or IPv4 address up to ':' or the end of `in`,
- * for the common case: stores its end and type and returns true when it is
- * valid. Returns false for anything else (a fault, digits and dots that are
- * no IPv4 address, a top label starting with a digit): the caller then
- * takes the slower path, which rejects it with the offset of the fault. It
- * accepts exactly what ipv4_parse and hostname_valid accept. */
+/* Host bytes for host_name_fast: what ends a host, what may be in one. */
+enum { HB_BAD = 0, HB_ALPHA, HB_DIGIT, HB_HYPHEN, HB_DOT, HB_END };
+static const unsigned char host_byte[256] = {
+	['a' ... 'z'] = HB_ALPHA, ['A' ... 'Z'] = HB_ALPHA, ['_'] = HB_ALPHA,
+	['0' ... '9'] = HB_DIGIT, ['-'] = HB_HYPHEN,      ['.'] = HB_DOT,
+	[':'] = HB_END,		  [';'] = HB_END,	    ['?'] = HB_END,
+};
+
+/* One pass over a host name or IPv4 address up to ':', ';', '?' or the end
+ * of `in`, for the common case: stores its end and type and returns true
+ * when it is valid. Returns false for anything else (a fault, digits and
+ * dots that are no IPv4 address, a top label starting with a digit): the
+ * caller then takes the slower path, which rejects it with the offset of
+ * the fault. It accepts exactly what ipv4_parse and hostname_valid accept
+ * (labels of at most 63 bytes, none empty, none starting or ending with
+ * '-' before a '.', at most 255 bytes). */
 static bool host_name_fast(struct str in, size_t *end, enum sip_host_type *type)
 {
-	size_t label_len = 0, label_start = 0, prev_label_start = 0;
-	bool only_digits = true;
-	char prev = 0;
-	size_t i = 0;
-	for (; i < in.len; i++) {
-		char c = in.s[i];
-		if (c == ':')
-			break;
-		if (c == '.') {
-			if (label_len == 0 || prev == '-')
+	const unsigned char *s = (const unsigned char *)in.s;
+	size_t n = in.len, i = 0, label = 0, prev_label = 0;
+	unsigned seen = 0; /* 1 << HB_x of the bytes met */
+	for (; i < n; i++) {
+		unsigned k = host_byte[s[i]];
+		seen |= 1u << k;
+		if (k <= HB_DIGIT)
+			continue;
+		if (k == HB_HYPHEN) {
+			if (i == label)
 				return false;
-			label_len = 0;
-			prev_label_start = label_start;
-			label_start = i + 1;
-		} else {
-			if (!sip_cc((unsigned char)c, SIP_CC_HOST) || (c == '-' && label_len == 0) ||
-			    ++label_len > 63)
-				return false;
-			if (!ascii_is_digit(c))
-				only_digits = false;
+			continue;
 		}
-		prev = c;
+		if (k != HB_DOT)
+			break; /* HB_END; HB_BAD is in `seen` */
+		if (i == label || s[i - 1] == '-' || i - label > 63)
+			return false;
+		prev_label = label;
+		label = i + 1;
 	}
-	if (i == 0 || i > 255)
+	if ((seen & (1u << HB_BAD)) || i == 0 || i > 255 || (label < i && i - label > 63))
 		return false;
-	if (only_digits) {
+	if (!(seen & ((1u << HB_ALPHA) | (1u << HB_HYPHEN)))) {
 		if (!ipv4_parse(str_make(in.s, i)))
 			return false;
-		*end = i;
 		*type = SIP_HOST_IPV4;
-		return true;
+	} else {
+		/* The top label (before a final '.') must not start with a digit. */
+		if (ascii_is_digit(in.s[label < i ? label : prev_label]))
+			return false;
+		*type = SIP_HOST_NAME;
 	}
-	/* The top label (before a final '.') must not start with a digit. */
-	size_t top = label_start < i ? label_start : prev_label_start;
-	if (ascii_is_digit(in.s[top]))
-		return false;
 	*end = i;
-	*type = SIP_HOST_NAME;
 	return true;
 }
 
@@ -166,7 +171,7 @@ int sip_hostport_parse(struct str in, struct str *host, enum sip_host_type *type
 		*host = str_make(in.s, (size_t)close + 1);
 		*type = SIP_HOST_IPV6;
 		i = (size_t)close + 1;
-	} else if (host_name_fast(in, &i, type)) {
+	} else if (host_name_fast(in, &i, type) && (i == in.len || in.s[i] == ':')) {
 		*host = str_make(in.s, i);
 	} else {
 		for (i = 0; i < in.len && in.s[i] != ':'; i++)
