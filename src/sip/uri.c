@@ -229,7 +229,7 @@ static int uri_params_validate(struct str p, size_t base, size_t *err_off, const
 			return fail(err_off, reason, base + start, "empty URI parameter name");
 		/* §19.1.1: a parameter name appears at most once. */
 		for (unsigned k = 0; k < nseen; k++)
-			if (str_case_eq(seen[k], name))
+			if (seen[k].len == name.len && str_case_eq(seen[k], name))
 				return fail(err_off, reason, base + start, "repeated URI parameter");
 		if (nseen == SIPS_MAX_PARAMS)
 			return fail(err_off, reason, base + start, "too many URI parameters");
@@ -279,6 +279,33 @@ static int uri_headers_validate(struct str h, size_t base, size_t *err_off, cons
 	return 0;
 }
 
+/* The common hostport of a SIP URI in one pass: a host name or IPv4
+ * address, an optional port of 1-5 digits up to 65535, then ';', '?' or
+ * the end. Fills uri->host, host_type, port, has_port and moves *pos past
+ * it; returns false (nothing to trust) for anything else, which the caller
+ * hands to sip_hostport_parse. */
+static bool uri_hostport_fast(struct str rest, size_t *pos, struct sip_uri *uri)
+{
+	size_t i = *pos, hend;
+	if (i >= rest.len || rest.s[i] == '[' ||
+	    !host_name_fast(str_make(rest.s + i, rest.len - i), &hend, &uri->host_type))
+		return false;
+	uri->host = str_make(rest.s + i, hend);
+	i += hend;
+	if (i < rest.len && rest.s[i] == ':') {
+		size_t d = ++i;
+		unsigned v = 0;
+		while (i < rest.len && ascii_is_digit(rest.s[i]) && i - d < 5)
+			v = v * 10 + (unsigned)(rest.s[i++] - '0');
+		if (i == d || v > 65535 || (i < rest.len && rest.s[i] != ';' && rest.s[i] != '?'))
+			return false;
+		uri->port = (uint16_t)v;
+		uri->has_port = true;
+	}
+	*pos = i;
+	return true;
+}
+
 static int sip_uri_parse_sip(struct str in, size_t off, struct sip_uri *uri, size_t *err_off,
 			     const char **reason)
 {
@@ -309,19 +336,22 @@ static int sip_uri_parse_sip(struct str in, size_t off, struct sip_uri *uri, siz
 		hp_start = (size_t)at + 1;
 	}
 	size_t i = hp_start;
-	if (i < rest.len && rest.s[i] == '[') {
-		while (i < rest.len && rest.s[i] != ']')
+	if (!uri_hostport_fast(rest, &i, uri)) {
+		i = hp_start;
+		if (i < rest.len && rest.s[i] == '[') {
+			while (i < rest.len && rest.s[i] != ']')
+				i++;
+		}
+		while (i < rest.len && rest.s[i] != ';' && rest.s[i] != '?')
 			i++;
+		size_t bad = 0;
+		if (sip_hostport_parse(str_make(rest.s + hp_start, i - hp_start), &uri->host,
+				       &uri->host_type, &uri->port, &uri->has_port, &bad) < 0)
+			return fail(err_off, reason, off + hp_start + bad, "bad host or port in URI");
 	}
-	while (i < rest.len && rest.s[i] != ';' && rest.s[i] != '?')
-		i++;
-	size_t bad = 0;
-	if (sip_hostport_parse(str_make(rest.s + hp_start, i - hp_start), &uri->host, &uri->host_type,
-			       &uri->port, &uri->has_port, &bad) < 0)
-		return fail(err_off, reason, off + hp_start + bad, "bad host or port in URI");
 	size_t params_start = i;
-	while (i < rest.len && rest.s[i] != '?')
-		i++;
+	const char *q = i < rest.len ? memchr(rest.s + i, '?', rest.len - i) : NULL;
+	i = q ? (size_t)(q - rest.s) : rest.len;
 	uri->params = str_make(rest.s + params_start, i - params_start);
 	int rc = uri_params_validate(uri->params, off + params_start, err_off, reason);
 	if (rc < 0)
@@ -352,14 +382,19 @@ int sip_uri_parse(struct str in, struct sip_uri *uri, size_t *err_off, const cha
 		return fail(err_off, reason, i, "URI without scheme");
 	uri->scheme = str_make(in.s, i);
 	i++;
-	if (str_case_eq_cstr(uri->scheme, "sip"))
-		uri->scheme_id = SIP_SCHEME_SIP;
-	else if (str_case_eq_cstr(uri->scheme, "sips"))
-		uri->scheme_id = SIP_SCHEME_SIPS;
-	else if (str_case_eq_cstr(uri->scheme, "tel"))
-		uri->scheme_id = SIP_SCHEME_TEL;
-	else
-		uri->scheme_id = SIP_SCHEME_OTHER;
+	uri->scheme_id = SIP_SCHEME_OTHER;
+	if (i == 4 || i == 5) {
+		/* Scheme bytes are alphanumeric or + - .: OR 0x20 folds only
+		 * letters onto the letters compared here. */
+		char c0 = (char)(in.s[0] | 0x20), c1 = (char)(in.s[1] | 0x20),
+		     c2 = (char)(in.s[2] | 0x20);
+		if (c0 == 's' && c1 == 'i' && c2 == 'p')
+			uri->scheme_id = i == 4 ? SIP_SCHEME_SIP
+				       : (in.s[3] | 0x20) == 's' ? SIP_SCHEME_SIPS
+								  : SIP_SCHEME_OTHER;
+		else if (i == 4 && c0 == 't' && c1 == 'e' && c2 == 'l')
+			uri->scheme_id = SIP_SCHEME_TEL;
+	}
 	uri->opaque = str_make(in.s + i, in.len - i);
 	if (uri->scheme_id == SIP_SCHEME_SIP || uri->scheme_id == SIP_SCHEME_SIPS)
 		return sip_uri_parse_sip(in, i, uri, err_off, reason);
