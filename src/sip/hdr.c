@@ -323,34 +323,11 @@ static int scan_generic_params(struct cur *c, struct str *out, struct sip_via *v
 
 /* ---- Via (RFC 3261 §20.42) ---- */
 
-static int via_parm_parse(struct cur *c, struct sip_via *v)
+/* sent-by in general (IPv6 references, and every fault with its offset):
+ * the host as far as host bytes go, copied with the port for
+ * sip_hostport_parse. `hs` is where the host starts (c->p). */
+static int via_sent_by_parse(struct cur *c, struct sip_via *v, const char *hs)
 {
-	skip_lws(c);
-	const char *start = c->p;
-	v->protocol = scan_token(c);
-	if (v->protocol.len == 0)
-		return cur_fail(c, "bad Via protocol name");
-	skip_lws(c);
-	if (!at(c, '/'))
-		return cur_fail(c, "bad Via sent-protocol");
-	c->p++;
-	skip_lws(c);
-	v->version = scan_token(c);
-	if (v->version.len == 0)
-		return cur_fail(c, "bad Via protocol version");
-	skip_lws(c);
-	if (!at(c, '/'))
-		return cur_fail(c, "bad Via sent-protocol");
-	c->p++;
-	skip_lws(c);
-	v->transport = scan_token(c);
-	if (v->transport.len == 0)
-		return cur_fail(c, "bad Via transport");
-	if (c->p >= c->end || !is_ws(*c->p))
-		return cur_fail(c, "missing LWS before Via sent-by");
-	skip_lws(c);
-	/* sent-by = host [ COLON port ], COLON may carry LWS. */
-	const char *hs = c->p;
 	if (at(c, '[')) {
 		while (c->p < c->end && *c->p != ']')
 			c->p++;
@@ -385,6 +362,64 @@ static int via_parm_parse(struct cur *c, struct sip_via *v)
 	if (sip_hostport_parse(str_make(hp, hl), &host, &v->host_type, &v->port, &v->has_port, &bad) < 0)
 		return cur_fail(c, "bad Via sent-by");
 	v->host = str_make(hs, host.len); /* the host is a prefix of the copy */
+	return 0;
+}
+
+static int via_parm_parse(struct cur *c, struct sip_via *v)
+{
+	skip_lws(c);
+	const char *start = c->p;
+	v->protocol = scan_token(c);
+	if (v->protocol.len == 0)
+		return cur_fail(c, "bad Via protocol name");
+	skip_lws(c);
+	if (!at(c, '/'))
+		return cur_fail(c, "bad Via sent-protocol");
+	c->p++;
+	skip_lws(c);
+	v->version = scan_token(c);
+	if (v->version.len == 0)
+		return cur_fail(c, "bad Via protocol version");
+	skip_lws(c);
+	if (!at(c, '/'))
+		return cur_fail(c, "bad Via sent-protocol");
+	c->p++;
+	skip_lws(c);
+	v->transport = scan_token(c);
+	if (v->transport.len == 0)
+		return cur_fail(c, "bad Via transport");
+	if (c->p >= c->end || !is_ws(*c->p))
+		return cur_fail(c, "missing LWS before Via sent-by");
+	skip_lws(c);
+	/* sent-by = host [ COLON port ], COLON may carry LWS. */
+	const char *hs = c->p;
+	size_t fast_len;
+	if (!at(c, '[') &&
+	    sip_host_fast(str_make(c->p, (size_t)(c->end - c->p)), &fast_len, &v->host_type)) {
+		/* The common case in one pass; what it does not take, the
+		 * general path below decides. */
+		c->p += fast_len;
+		skip_lws(c);
+		if (at(c, ':')) {
+			c->p++;
+			skip_lws(c);
+			const char *ps = c->p;
+			unsigned port = 0;
+			for (; c->p < c->end && ascii_is_digit(*c->p); c->p++)
+				if (port <= 65535)
+					port = port * 10 + (unsigned)(*c->p - '0');
+			size_t pl = (size_t)(c->p - ps);
+			if (pl == 0 || pl > 6)
+				return cur_fail(c, "bad Via sent-by port");
+			if (port > 65535)
+				return cur_fail(c, "bad Via sent-by");
+			v->port = (uint16_t)port;
+			v->has_port = true;
+		}
+		v->host = str_make(hs, fast_len);
+	} else if (via_sent_by_parse(c, v, hs) < 0) {
+		return -EBADMSG;
+	}
 	int rc = scan_generic_params(c, &v->params, v, NULL);
 	if (rc < 0)
 		return rc;

@@ -93,31 +93,31 @@ static bool hostname_valid(struct str s, size_t *bad)
 	return true;
 }
 
-/* Host bytes for host_name_fast: what ends a host, what may be in one. */
-enum { HB_BAD = 0, HB_ALPHA, HB_DIGIT, HB_HYPHEN, HB_DOT, HB_END };
+/* Host bytes for host_name_fast: flags, 0 for a byte that ends a host. */
+enum { HB_ALPHA = 1, HB_DIGIT = 2, HB_HYPHEN = 4, HB_DOT = 8 };
 static const unsigned char host_byte[256] = {
 	['a' ... 'z'] = HB_ALPHA, ['A' ... 'Z'] = HB_ALPHA, ['_'] = HB_ALPHA,
 	['0' ... '9'] = HB_DIGIT, ['-'] = HB_HYPHEN,      ['.'] = HB_DOT,
-	[':'] = HB_END,		  [';'] = HB_END,	    ['?'] = HB_END,
 };
 
-/* One pass over a host name or IPv4 address up to ':', ';', '?' or the end
- * of `in`, for the common case: stores its end and type and returns true
- * when it is valid. Returns false for anything else (a fault, digits and
- * dots that are no IPv4 address, a top label starting with a digit): the
- * caller then takes the slower path, which rejects it with the offset of
- * the fault. It accepts exactly what ipv4_parse and hostname_valid accept
- * (labels of at most 63 bytes, none empty, none starting or ending with
- * '-' before a '.', at most 255 bytes). */
-static bool host_name_fast(struct str in, size_t *end, enum sip_host_type *type)
+/* One pass over a host name or IPv4 address at the start of `in`, up to
+ * the first byte that cannot be in one (or the end), for the common case:
+ * stores its end and type and returns true when it is valid; the caller
+ * checks the byte that ended it. Returns false for anything else (a fault,
+ * digits and dots that are no IPv4 address, a top label starting with a
+ * digit): the caller then takes the slower path, which rejects it with the
+ * offset of the fault. It accepts exactly what ipv4_parse and
+ * hostname_valid accept (labels of at most 63 bytes, none empty, none
+ * starting or ending with '-' before a '.', at most 255 bytes). */
+bool sip_host_fast(struct str in, size_t *end, enum sip_host_type *type)
 {
 	const unsigned char *s = (const unsigned char *)in.s;
 	size_t n = in.len, i = 0, label = 0, prev_label = 0;
-	unsigned seen = 0; /* 1 << HB_x of the bytes met */
+	unsigned seen = 0; /* HB_ flags of the bytes met */
 	for (; i < n; i++) {
 		unsigned k = host_byte[s[i]];
-		seen |= 1u << k;
-		if (k <= HB_DIGIT)
+		seen |= k;
+		if (k & (HB_ALPHA | HB_DIGIT))
 			continue;
 		if (k == HB_HYPHEN) {
 			if (i == label)
@@ -125,15 +125,15 @@ static bool host_name_fast(struct str in, size_t *end, enum sip_host_type *type)
 			continue;
 		}
 		if (k != HB_DOT)
-			break; /* HB_END; HB_BAD is in `seen` */
+			break;
 		if (i == label || s[i - 1] == '-' || i - label > 63)
 			return false;
 		prev_label = label;
 		label = i + 1;
 	}
-	if ((seen & (1u << HB_BAD)) || i == 0 || i > 255 || (label < i && i - label > 63))
+	if (i == 0 || i > 255 || (label < i && i - label > 63))
 		return false;
-	if (!(seen & ((1u << HB_ALPHA) | (1u << HB_HYPHEN)))) {
+	if (!(seen & (HB_ALPHA | HB_HYPHEN))) {
 		if (!ipv4_parse(str_make(in.s, i)))
 			return false;
 		*type = SIP_HOST_IPV4;
@@ -171,7 +171,7 @@ int sip_hostport_parse(struct str in, struct str *host, enum sip_host_type *type
 		*host = str_make(in.s, (size_t)close + 1);
 		*type = SIP_HOST_IPV6;
 		i = (size_t)close + 1;
-	} else if (host_name_fast(in, &i, type) && (i == in.len || in.s[i] == ':')) {
+	} else if (sip_host_fast(in, &i, type) && (i == in.len || in.s[i] == ':')) {
 		*host = str_make(in.s, i);
 	} else {
 		for (i = 0; i < in.len && in.s[i] != ':'; i++)
@@ -288,10 +288,12 @@ static bool uri_hostport_fast(struct str rest, size_t *pos, struct sip_uri *uri)
 {
 	size_t i = *pos, hend;
 	if (i >= rest.len || rest.s[i] == '[' ||
-	    !host_name_fast(str_make(rest.s + i, rest.len - i), &hend, &uri->host_type))
+	    !sip_host_fast(str_make(rest.s + i, rest.len - i), &hend, &uri->host_type))
 		return false;
 	uri->host = str_make(rest.s + i, hend);
 	i += hend;
+	if (i < rest.len && rest.s[i] != ':' && rest.s[i] != ';' && rest.s[i] != '?')
+		return false;
 	if (i < rest.len && rest.s[i] == ':') {
 		size_t d = ++i;
 		unsigned v = 0;
