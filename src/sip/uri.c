@@ -93,7 +93,7 @@ static bool hostname_valid(struct str s, size_t *bad)
 	return true;
 }
 
-/* Host bytes for host_name_fast: flags, 0 for a byte that ends a host. */
+/* Host bytes for sip_host_fast: flags, 0 for a byte that ends a host. */
 enum { HB_ALPHA = 1, HB_DIGIT = 2, HB_HYPHEN = 4, HB_DOT = 8 };
 static const unsigned char host_byte[256] = {
 	['a' ... 'z'] = HB_ALPHA, ['A' ... 'Z'] = HB_ALPHA, ['_'] = HB_ALPHA,
@@ -111,39 +111,39 @@ static const unsigned char host_byte[256] = {
  * starting or ending with '-' before a '.', at most 255 bytes). */
 bool sip_host_fast(struct str in, size_t *end, enum sip_host_type *type)
 {
-	const unsigned char *s = (const unsigned char *)in.s;
-	size_t n = in.len, i = 0, label = 0, prev_label = 0;
-	unsigned seen = 0; /* HB_ flags of the bytes met */
-	for (; i < n; i++) {
-		unsigned k = host_byte[s[i]];
-		seen |= k;
-		if (k & (HB_ALPHA | HB_DIGIT))
-			continue;
-		if (k == HB_HYPHEN) {
-			if (i == label)
-				return false;
-			continue;
-		}
-		if (k != HB_DOT)
+	const unsigned char *s = (const unsigned char *)in.s, *p = s, *e = s + in.len;
+	const unsigned char *label = s, *prev_label = s;
+	for (;;) {
+		while (p < e && (host_byte[*p] & (HB_ALPHA | HB_DIGIT)))
+			p++;
+		if (p == e)
 			break;
-		if (i == label || s[i - 1] == '-' || i - label > 63)
-			return false;
-		prev_label = label;
-		label = i + 1;
+		if (*p == '-') {
+			if (p == label)
+				return false;
+			p++;
+		} else if (*p == '.') {
+			if (p == label || p[-1] == '-' || p - label > 63)
+				return false;
+			prev_label = label;
+			label = ++p;
+		} else {
+			break;
+		}
 	}
-	if (i == 0 || i > 255 || (label < i && i - label > 63))
+	size_t n = (size_t)(p - s);
+	if (n == 0 || n > 255 || p - label > 63)
 		return false;
-	if (!(seen & (HB_ALPHA | HB_HYPHEN))) {
-		if (!ipv4_parse(str_make(in.s, i)))
+	/* A top label (the last before an optional final '.') starting with a
+	 * digit: an IPv4 address, or nothing valid. */
+	if (ascii_is_digit((char)*(label < p ? label : prev_label))) {
+		if (!ipv4_parse(str_make(in.s, n)))
 			return false;
 		*type = SIP_HOST_IPV4;
 	} else {
-		/* The top label (before a final '.') must not start with a digit. */
-		if (ascii_is_digit(in.s[label < i ? label : prev_label]))
-			return false;
 		*type = SIP_HOST_NAME;
 	}
-	*end = i;
+	*end = n;
 	return true;
 }
 
