@@ -559,6 +559,167 @@ static void test_other_schemes(void **state)
 	expect_not_equal("urn:service:sos", "urn:service:sos.police");
 }
 
+/* ---- hosts: the one-pass scan against the rules written out plainly ---- */
+
+/* RFC 3261 §25.1 IPv4address: four groups of 1-3 digits, each <= 255. */
+static bool ref_ipv4(const char *s, size_t n)
+{
+	unsigned parts = 0, digits = 0, value = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] >= '0' && s[i] <= '9') {
+			value = value * 10 + (unsigned)(s[i] - '0');
+			if (++digits > 3 || value > 255)
+				return false;
+		} else if (s[i] == '.' && digits > 0) {
+			parts++;
+			digits = value = 0;
+		} else {
+			return false;
+		}
+	}
+	return digits > 0 && parts == 3;
+}
+
+/* hostname: labels of alphanumerics, '-' and '_', 1-63 bytes, not starting
+ * with '-' nor ending with '-' before a '.', an optional final '.', at most
+ * 255 bytes, the top label not starting with a digit. */
+static bool ref_hostname(const char *s, size_t n)
+{
+	if (n == 0 || n > 255)
+		return false;
+	size_t label = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			   c == '_' || c == '-') {
+			if ((c == '-' && label == 0) || ++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	size_t last = s[n - 1] == '.' ? n - 1 : n, top = last;
+	while (top > 0 && s[top - 1] != '.')
+		top--;
+	return !(top < last && s[top] >= '0' && s[top] <= '9');
+}
+
+/* host [ ":" port ]: 0 and the type, or -1. */
+static int ref_hostport(const char *s, size_t n, enum sip_host_type *type, size_t *hlen,
+			long *port)
+{
+	size_t h = 0;
+	while (h < n && s[h] != ':')
+		h++;
+	if (ref_ipv4(s, h))
+		*type = SIP_HOST_IPV4;
+	else if (ref_hostname(s, h))
+		*type = SIP_HOST_NAME;
+	else
+		return -1;
+	*hlen = h;
+	*port = -1;
+	if (h == n)
+		return 0;
+	if (h + 1 == n)
+		return -1;
+	long v = 0;
+	for (size_t i = h + 1; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+		if (v > 65535)
+			return -1;
+	}
+	*port = v;
+	return 0;
+}
+
+/* One host string through sip_hostport_parse and a SIP URI, against the
+ * reference. */
+static void host_check(const char *s, size_t n)
+{
+	enum sip_host_type rtype = SIP_HOST_NONE, type = SIP_HOST_NONE;
+	size_t rlen = 0, bad = 0;
+	long rport = -1;
+	int ref = ref_hostport(s, n, &rtype, &rlen, &rport);
+	struct str host = STR_NULL;
+	uint16_t port = 0;
+	bool has_port = false;
+	int rc = sip_hostport_parse(str_make(s, n), &host, &type, &port, &has_port, &bad);
+	if ((rc == 0) != (ref == 0))
+		fail_msg("hostport '%.*s': parser %d, reference %d", (int)n, s, rc, ref);
+	if (rc == 0 && (type != rtype || host.len != rlen || has_port != (rport >= 0) ||
+			(rport >= 0 && port != rport)))
+		fail_msg("hostport '%.*s': type %d/%d, host %zu/%zu, port %u/%ld", (int)n, s, type,
+			 rtype, host.len, rlen, port, rport);
+	/* The same inside a URI, alone and before a parameter. */
+	static char buf[400];
+	for (int with_param = 0; with_param < 2; with_param++) {
+		int len = snprintf(buf, sizeof(buf), "sip:u@%.*s%s", (int)n, s, with_param ? ";lr" : "");
+		struct sip_uri u;
+		size_t off;
+		const char *why;
+		rc = sip_uri_parse(str_make(buf, (size_t)len), &u, &off, &why);
+		if ((rc == 0) != (ref == 0))
+			fail_msg("URI '%s': parser %d, reference %d", buf, rc, ref);
+		if (rc == 0 && (u.host_type != rtype || u.host.len != rlen ||
+				u.has_port != (rport >= 0) || (rport >= 0 && u.port != rport)))
+			fail_msg("URI '%s': fields differ from the reference", buf);
+	}
+}
+
+static void test_hosts_against_reference(void **state)
+{
+	(void)state;
+	/* Every string of up to 6 bytes over an alphabet that reaches every
+	 * rule: letters, digits, '-', '.', '_', ':' and a byte no host holds. */
+	static const char alphabet[] = "a1-._:%";
+	const size_t k = sizeof(alphabet) - 1;
+	char s[8];
+	for (size_t n = 1; n <= 6; n++) {
+		size_t total = 1;
+		for (size_t i = 0; i < n; i++)
+			total *= k;
+		for (size_t x = 0; x < total; x++) {
+			size_t y = x;
+			for (size_t i = 0; i < n; i++, y /= k)
+				s[i] = alphabet[y % k];
+			host_check(s, n);
+		}
+	}
+	/* Lengths at the bounds: labels of 63 and 64 bytes, names of 255 and
+	 * 256 bytes, IPv4 edge values, ports. */
+	static const char *const fixed[] = {
+	    "192.0.2.1", "255.255.255.255", "256.0.0.1", "1.2.3", "1.2.3.4.", "01.2.3.4", "1.2.3.4:0",
+	    "1.2.3.4:65535", "1.2.3.4:65536", "a.b.c:000005060", "a.1b", "a.b1", "_x._y", "x-.y", "x.-y",
+	    "x.y-", "1a.b", "a..b", ".a", "a.", "a.:1", "a.1.", "a:", "a::1", "a:1a",
+	};
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		host_check(fixed[i], strlen(fixed[i]));
+	static char longname[400];
+	for (size_t label = 62; label <= 64; label++) {
+		memset(longname, 'a', label);
+		host_check(longname, label);
+		memcpy(longname + label, ".b", 2);
+		host_check(longname, label + 2);
+		memcpy(longname, "b.", 2);
+		host_check(longname, label);
+	}
+	for (size_t total = 253; total <= 257; total++) {
+		for (size_t i = 0; i < total; i++)
+			longname[i] = (i % 10 == 9) ? '.' : 'x';
+		longname[total - 1] = 'z';
+		host_check(longname, total);
+		longname[total - 1] = '.';
+		host_check(longname, total);
+	}
+}
+
 int main(void)
 {
 	/* Only the tests matching SIPSD_TEST_FILTER (a pattern with * and ?). */
@@ -579,6 +740,7 @@ int main(void)
 	    cmocka_unit_test(test_params_null_regression),
 	    cmocka_unit_test(test_bad_uris),
 	    cmocka_unit_test(test_other_schemes),
+	    cmocka_unit_test(test_hosts_against_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
