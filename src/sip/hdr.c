@@ -302,8 +302,7 @@ static int scan_generic_params(struct cur *c, struct str *out, struct sip_via *v
 				const char *v = c->p;
 				/* token, or a host: IPv6 references and the
 				 * unbracketed received=IPv6 of RFC 5118 §4.5. */
-				while (c->p < c->end && (sip_cc((unsigned char)*c->p, SIP_CC_TOKEN) ||
-							 *c->p == ':' || *c->p == '[' || *c->p == ']'))
+				while (c->p < c->end && sip_cc((unsigned char)*c->p, SIP_CC_GEN_VALUE))
 					c->p++;
 				if (c->p == v)
 					return cur_fail(c, "empty parameter value");

@@ -156,11 +156,13 @@ struct sip_msg {
 	struct sip_hdr *headers; /* message order */
 	struct sip_hdr *hdr_last;
 	struct sip_hdr *hdr_first[SIP_HDR__COUNT];
+	struct sip_hdr *hdr_tail[SIP_HDR__COUNT]; /* last of each id: appends without a walk */
 	unsigned hdr_count;
 	unsigned hdr_counts[SIP_HDR__COUNT];
 
 	/* eager header values */
 	struct sip_via *via;
+	struct sip_via *via_last; /* appends without a walk */
 	unsigned via_count;
 	struct sip_addr *from;
 	struct sip_addr *to;

@@ -79,11 +79,6 @@ static long line_end(const char *buf, size_t len, size_t p)
 	return lf ? (long)(lf - buf) : -1;
 }
 
-static inline bool is_lws_byte(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 static size_t content_end(const char *buf, size_t lf)
 {
 	return (lf > 0 && buf[lf - 1] == '\r') ? lf - 1 : lf;
@@ -214,14 +209,11 @@ static int parse_eager(struct sip_msg *m, struct sip_hdr *h, size_t vbase,
 			if (!last->next)
 				break;
 		}
-		if (!m->via) {
+		if (!m->via)
 			m->via = first;
-		} else {
-			struct sip_via *t = m->via;
-			while (t->next)
-				t = t->next;
-			t->next = first;
-		}
+		else
+			m->via_last->next = first;
+		m->via_last = last;
 		m->via_count += (unsigned)rc;
 		return 0;
 	}
@@ -417,9 +409,9 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, enum sip_parse
 		/* The value, LWS-trimmed (SWS after the colon, a fold's CR LF at
 		 * the end). */
 		size_t ve = content_end(buf, le);
-		while (i < ve && is_lws_byte(buf[i]))
+		while (i < ve && sip_cc((unsigned char)buf[i], SIP_CC_LWS))
 			i++;
-		while (ve > i && is_lws_byte(buf[ve - 1]))
+		while (ve > i && sip_cc((unsigned char)buf[ve - 1], SIP_CC_LWS))
 			ve--;
 		struct str value = str_make(buf + i, ve - i);
 		h->value = value;
@@ -436,14 +428,11 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, enum sip_parse
 		else
 			m->headers = h;
 		m->hdr_last = h;
-		if (m->hdr_first[h->id]) {
-			struct sip_hdr *t = m->hdr_first[h->id];
-			while (t->next_same)
-				t = t->next_same;
-			t->next_same = h;
-		} else {
+		if (m->hdr_first[h->id])
+			m->hdr_tail[h->id]->next_same = h;
+		else
 			m->hdr_first[h->id] = h;
-		}
+		m->hdr_tail[h->id] = h;
 		m->hdr_count++;
 		m->hdr_counts[h->id]++;
 		rc = parse_eager(m, h, (size_t)(value.s - buf), err);

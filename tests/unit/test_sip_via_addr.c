@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "sip/chars.h"
 #include "sip/msg.h"
 #include "sip/uri.h"
 
@@ -737,6 +738,26 @@ static void test_name_tables(void **state)
 				 SIP_METHOD_UNKNOWN);
 }
 
+/* The character classes added for one-lookup scans agree with their
+ * definitions in terms of the older classes. */
+static void test_char_classes(void **state)
+{
+	(void)state;
+	for (int c = 0; c < 256; c++) {
+		bool lws = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+		assert_int_equal(sip_cc((unsigned char)c, SIP_CC_LWS), lws);
+		assert_int_equal(sip_cc((unsigned char)c, SIP_CC_ADDR_END), lws || c == ';' || c == ',');
+		assert_int_equal(sip_cc((unsigned char)c, SIP_CC_URI_HOST_END),
+				 c == ';' || c == '?' || c == ':');
+		assert_int_equal(sip_cc((unsigned char)c, SIP_CC_GEN_VALUE),
+				 sip_cc((unsigned char)c, SIP_CC_TOKEN) || c == ':' || c == '[' ||
+				     c == ']');
+		assert_int_equal(sip_cc((unsigned char)c, SIP_CC_TOKEN),
+				 (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				     (c >= '0' && c <= '9') || (c && strchr("-.!%*_+`'~", c)));
+	}
+}
+
 int main(void)
 {
 	/* Only the tests matching SIPSD_TEST_FILTER (a pattern with * and ?). */
@@ -750,6 +771,7 @@ int main(void)
 	    cmocka_unit_test(test_in_message), cmocka_unit_test(test_rfc3261_examples),
 	    cmocka_unit_test(test_hostport),
 	    cmocka_unit_test(test_params_noted_while_scanned), cmocka_unit_test(test_name_tables),
+	    cmocka_unit_test(test_char_classes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
