@@ -156,7 +156,6 @@ struct sip_msg {
 	struct sip_hdr *headers; /* message order */
 	struct sip_hdr *hdr_last;
 	struct sip_hdr *hdr_first[SIP_HDR__COUNT];
-	struct sip_hdr *hdr_tail[SIP_HDR__COUNT]; /* last of each id: appends without a walk */
 	unsigned hdr_count;
 	unsigned hdr_counts[SIP_HDR__COUNT];
 
@@ -184,6 +183,8 @@ struct sip_msg {
 
 	struct str body;
 
+	/* Not zeroed between messages (read only where hdr_first is set). */
+	struct sip_hdr *hdr_tail[SIP_HDR__COUNT]; /* last of each id: appends without a walk */
 	struct arena arena;
 	unsigned char arena_mem[SIPS_MSG_ARENA_SIZE];
 };

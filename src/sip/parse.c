@@ -321,8 +321,9 @@ static int parse_eager(struct sip_msg *m, struct sip_hdr *h, size_t vbase,
 
 static void msg_reset(struct sip_msg *m)
 {
-	/* Everything before the arena memory; the arena is not zeroed. */
-	memset(m, 0, offsetof(struct sip_msg, arena_mem));
+	/* Everything before the header tails; neither they nor the arena
+	 * memory are zeroed. */
+	memset(m, 0, offsetof(struct sip_msg, hdr_tail));
 	arena_init(&m->arena, m->arena_mem, sizeof(m->arena_mem));
 	m->max_forwards = -1;
 	m->content_length = -1;

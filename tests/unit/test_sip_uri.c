@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <ctype.h>
+#include <strings.h>
 
 #include "base/limits.h"
 #include "sip/uri.h"
@@ -720,6 +722,79 @@ static void test_hosts_against_reference(void **state)
 	}
 }
 
+/* ---- URI parameters: the one-pass check against the rules written out ---- */
+
+static bool ref_param_chars(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '%') {
+			if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) ||
+			    !isxdigit((unsigned char)s[i + 2]))
+				return false;
+			i += 2;
+		} else if (!isalnum((unsigned char)c) && !strchr("-_.!~*'()[]/:&+$", c)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ;name[=value] repeated: names 1+ characters, unique ignoring case, at
+ * most SIPS_MAX_PARAMS, values 1+ characters. */
+static bool ref_params(const char *s, size_t n)
+{
+	const char *names[SIPS_MAX_PARAMS];
+	size_t lens[SIPS_MAX_PARAMS], count = 0, i = 0;
+	while (i < n) {
+		if (s[i] != ';')
+			return false;
+		size_t start = ++i;
+		while (i < n && s[i] != ';')
+			i++;
+		const char *one = s + start, *eq = memchr(one, '=', i - start);
+		size_t nl = eq ? (size_t)(eq - one) : i - start;
+		if (nl == 0 || !ref_param_chars(one, nl))
+			return false;
+		for (size_t k = 0; k < count; k++)
+			if (lens[k] == nl && strncasecmp(names[k], one, nl) == 0)
+				return false;
+		if (count == SIPS_MAX_PARAMS)
+			return false;
+		names[count] = one;
+		lens[count++] = nl;
+		if (eq && (i - start - nl - 1 == 0 || !ref_param_chars(eq + 1, i - start - nl - 1)))
+			return false;
+	}
+	return true;
+}
+
+static void test_params_against_reference(void **state)
+{
+	(void)state;
+	static const char alphabet[] = ";=aA%4 ";
+	const size_t k = sizeof(alphabet) - 1;
+	char buf[32];
+	for (size_t n = 1; n <= 7; n++) {
+		size_t total = 1;
+		for (size_t i = 0; i < n; i++)
+			total *= k;
+		for (size_t x = 0; x < total; x++) {
+			memcpy(buf, "sip:h;", 6);
+			size_t y = x;
+			for (size_t i = 0; i < n; i++, y /= k)
+				buf[6 + i] = alphabet[y % k];
+			struct sip_uri u;
+			size_t off;
+			const char *why;
+			int rc = sip_uri_parse(str_make(buf, 6 + n), &u, &off, &why);
+			bool ref = ref_params(buf + 5, n + 1);
+			if ((rc == 0) != ref)
+				fail_msg("URI '%.*s': parser %d, reference %d", (int)(6 + n), buf, rc, ref);
+		}
+	}
+}
+
 int main(void)
 {
 	/* Only the tests matching SIPSD_TEST_FILTER (a pattern with * and ?). */
@@ -741,6 +816,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_uris),
 	    cmocka_unit_test(test_other_schemes),
 	    cmocka_unit_test(test_hosts_against_reference),
+	    cmocka_unit_test(test_params_against_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
