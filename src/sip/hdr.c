@@ -94,6 +94,13 @@ static uint64_t load64(const char *p)
 	return v;
 }
 
+static uint32_t load32(const char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
 /* `name` (n token bytes) equals the lower-case `known` ignoring case. The
  * known names hold only letters and '-': OR 0x20 folds case exactly for
  * them, and no token byte can fake a match ('-' | 0x20 is '-', and the one
@@ -108,6 +115,9 @@ static bool hdr_name_eq(const char *name, const char *known, size_t n)
 				return false;
 		return i == n || (load64(name + n - 8) | fold) == load64(known + n - 8);
 	}
+	if (n >= 4)
+		return (load32(name) | 0x20202020u) == load32(known) &&
+		       (load32(name + n - 4) | 0x20202020u) == load32(known + n - 4);
 	for (size_t i = 0; i < n; i++)
 		if ((char)(name[i] | 0x20) != known[i])
 			return false;
@@ -159,6 +169,18 @@ struct cur {
 static inline bool is_ws(char c)
 {
 	return sip_cc((unsigned char)c, SIP_CC_LWS);
+}
+
+/* str_trim_lws by the character table, inline: three calls per entry. */
+static inline struct str trim_lws(struct str a)
+{
+	while (a.len && is_ws(a.s[0])) {
+		a.s++;
+		a.len--;
+	}
+	while (a.len && is_ws(a.s[a.len - 1]))
+		a.len--;
+	return a;
 }
 
 static inline void skip_lws(struct cur *c)
@@ -422,7 +444,7 @@ static int via_parm_parse(struct cur *c, struct sip_via *v)
 	int rc = scan_generic_params(c, &v->params, v, NULL);
 	if (rc < 0)
 		return rc;
-	v->raw = str_trim_lws(str_make(start, (size_t)(c->p - start)));
+	v->raw = trim_lws(str_make(start, (size_t)(c->p - start)));
 	return 0;
 }
 
@@ -485,7 +507,7 @@ static int addr_parse(struct cur *c, struct sip_addr *a)
 		while (c->p < c->end && (sip_cc((unsigned char)*c->p, SIP_CC_TOKEN) || is_ws(*c->p)))
 			c->p++;
 		if (at(c, '<') && c->p > t) {
-			a->display = str_trim_lws(str_make(t, (size_t)(c->p - t)));
+			a->display = trim_lws(str_make(t, (size_t)(c->p - t)));
 		} else {
 			c->p = t;
 		}
@@ -522,7 +544,7 @@ static int addr_parse(struct cur *c, struct sip_addr *a)
 	}
 	if (scan_generic_params(c, &a->params, NULL, a) < 0)
 		return -EBADMSG;
-	a->raw = str_trim_lws(str_make(start, (size_t)(c->p - start)));
+	a->raw = trim_lws(str_make(start, (size_t)(c->p - start)));
 	return 0;
 }
 
@@ -535,7 +557,7 @@ int sip_addr_list_parse(struct str value, struct arena *arena, bool allow_star, 
 	*first = NULL;
 	if (star)
 		*star = false;
-	struct str trimmed = str_trim_lws(value);
+	struct str trimmed = trim_lws(value);
 	if (allow_star && trimmed.len == 1 && trimmed.s[0] == '*') {
 		*star = true;
 		return 0;

@@ -355,6 +355,9 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, enum sip_parse
 	if (rc < 0)
 		return rc;
 
+	/* One look for NUL over the whole message spares one per header
+	 * value in the common case of a message without any. */
+	bool has_nul = memchr(buf, 0, limit) != NULL;
 	size_t p = (size_t)lf + 1;
 	for (;;) {
 		if (p >= limit)
@@ -418,8 +421,8 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, enum sip_parse
 		h->value = value;
 		/* A NUL is legal only in quoted strings of a few headers
 		 * (RFC 4475 §3.1.1.2); bare CR or LF are folds. */
-		if (h->id != SIP_HDR_TO && h->id != SIP_HDR_FROM && h->id != SIP_HDR_CONTACT &&
-		    h->id != SIP_HDR_OTHER && value.len) {
+		if (has_nul && h->id != SIP_HDR_TO && h->id != SIP_HDR_FROM &&
+		    h->id != SIP_HDR_CONTACT && h->id != SIP_HDR_OTHER && value.len) {
 			const char *nul = memchr(value.s, 0, value.len);
 			if (nul)
 				return perr(err, (size_t)(nul - buf), "NUL in header value", -EBADMSG);

@@ -795,6 +795,32 @@ static void test_params_against_reference(void **state)
 	}
 }
 
+/* str_to_u64 (the scalar headers and ports): bounds, and a `max` below 9,
+ * where the old overflow test (max - digit wrapped around) let "9" through
+ * a bound of 5. */
+static void test_str_to_u64_regression(void **state)
+{
+	(void)state;
+	uint64_t v = 0;
+	assert_int_equal(str_to_u64(str_from_cstr("5"), 5, &v), 0);
+	assert_int_equal(v, 5);
+	if (str_to_u64(str_from_cstr("9"), 5, &v) != -ERANGE)
+		known_bug("str_to_u64 let 9 through a max of 5");
+	assert_int_equal(str_to_u64(str_from_cstr("0"), 0, &v), 0);
+	assert_int_equal(str_to_u64(str_from_cstr("1"), 0, &v), -ERANGE);
+	assert_int_equal(str_to_u64(str_from_cstr("4294967295"), UINT32_MAX, &v), 0);
+	assert_int_equal(v, UINT32_MAX);
+	assert_int_equal(str_to_u64(str_from_cstr("4294967296"), UINT32_MAX, &v), -ERANGE);
+	assert_int_equal(str_to_u64(str_from_cstr("0004294967295"), UINT32_MAX, &v), 0);
+	assert_int_equal(str_to_u64(str_from_cstr("18446744073709551615"), UINT64_MAX, &v), 0);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(str_to_u64(str_from_cstr("18446744073709551616"), UINT64_MAX, &v), -ERANGE);
+	assert_int_equal(str_to_u64(str_from_cstr("99999999999999999999"), UINT64_MAX, &v), -ERANGE);
+	assert_int_equal(str_to_u64(str_from_cstr("256"), 255, &v), -ERANGE);
+	assert_int_equal(str_to_u64(str_from_cstr("25x"), 255, &v), -EINVAL);
+	assert_int_equal(str_to_u64(str_from_cstr(""), 255, &v), -EINVAL);
+}
+
 int main(void)
 {
 	/* Only the tests matching SIPSD_TEST_FILTER (a pattern with * and ?). */
@@ -817,6 +843,7 @@ int main(void)
 	    cmocka_unit_test(test_other_schemes),
 	    cmocka_unit_test(test_hosts_against_reference),
 	    cmocka_unit_test(test_params_against_reference),
+	    cmocka_unit_test(test_str_to_u64_regression),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
