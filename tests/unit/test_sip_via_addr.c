@@ -758,6 +758,41 @@ static void test_char_classes(void **state)
 	}
 }
 
+/* "SIP/2.0/" is taken at once; the slices must be the ones the
+ * token-by-token path gives, and what follows it is checked alike. */
+static void test_via_sent_protocol_shortcut(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *value, *protocol, *version, *transport;
+	} ok[] = {
+	    {"SIP/2.0/UDP h", "SIP", "2.0", "UDP"},
+	    {"sip/2.0/tls h", "sip", "2.0", "tls"},
+	    {"SIP/2.0/ TCP h", "SIP", "2.0", "TCP"},
+	    {"SIP / 2.0 / UDP h", "SIP", "2.0", "UDP"},
+	    {"SIP/2.00/UDP h", "SIP", "2.00", "UDP"},
+	    {"SIPS/2.0/UDP h", "SIPS", "2.0", "UDP"},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct sip_via *v;
+		via_ok(ok[i].value, &v);
+		assert_str(v->protocol, ok[i].protocol);
+		assert_str(v->version, ok[i].version);
+		assert_str(v->transport, ok[i].transport);
+		assert_str(v->host, "h");
+	}
+	static const char *const bad[] = {"SIP/2.0/", "SIP/2.0/ ", "SIP/2.0/UDP", "SIP/2.0//UDP h",
+					  "SIP/2.0/ host"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sip_via *v;
+		size_t off = 0;
+		const char *why = NULL;
+		arena_init(&arena, arena_mem, sizeof(arena_mem));
+		assert_int_equal(sip_via_list_parse(str_from_cstr(bad[i]), &arena, &v, &off, &why),
+				 -EBADMSG);
+	}
+}
+
 int main(void)
 {
 	/* Only the tests matching SIPSD_TEST_FILTER (a pattern with * and ?). */
@@ -771,7 +806,7 @@ int main(void)
 	    cmocka_unit_test(test_in_message), cmocka_unit_test(test_rfc3261_examples),
 	    cmocka_unit_test(test_hostport),
 	    cmocka_unit_test(test_params_noted_while_scanned), cmocka_unit_test(test_name_tables),
-	    cmocka_unit_test(test_char_classes),
+	    cmocka_unit_test(test_char_classes), cmocka_unit_test(test_via_sent_protocol_shortcut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
