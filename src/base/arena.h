@@ -35,6 +35,17 @@ static inline void *arena_alloc(struct arena *a, size_t size)
 	return p;
 }
 
+/* Like arena_alloc, but the memory is not zeroed: for an object the caller
+ * fills completely. */
+static inline void *arena_alloc_raw(struct arena *a, size_t size)
+{
+	size_t start = (a->used + 15u) & ~(size_t)15u;
+	if (start > a->size || size > a->size - start)
+		return NULL;
+	a->used = start + size;
+	return a->buf + start;
+}
+
 static inline void arena_reset(struct arena *a)
 {
 	a->used = 0;

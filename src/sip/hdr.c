@@ -101,7 +101,7 @@ static uint32_t load32(const char *p)
 	return v;
 }
 
-/* `name` (n token bytes) equals the lower-case `known` ignoring case. The
+/* `name` (n >= 2 token bytes) equals the lower-case `known` ignoring case. The
  * known names hold only letters and '-': OR 0x20 folds case exactly for
  * them, and no token byte can fake a match ('-' | 0x20 is '-', and the one
  * other byte that becomes '-', CR, is not a token character). */
@@ -118,10 +118,10 @@ static bool hdr_name_eq(const char *name, const char *known, size_t n)
 	if (n >= 4)
 		return (load32(name) | 0x20202020u) == load32(known) &&
 		       (load32(name + n - 4) | 0x20202020u) == load32(known + n - 4);
-	for (size_t i = 0; i < n; i++)
-		if ((char)(name[i] | 0x20) != known[i])
-			return false;
-	return true;
+	uint16_t a, b;
+	memcpy(&a, name, 2);
+	memcpy(&b, known, 2);
+	return (a | 0x2020u) == b && (char)(name[n - 1] | 0x20) == known[n - 1];
 }
 
 enum sip_hdr_id sip_hdr_id_from_name(struct str name)
@@ -584,7 +584,12 @@ int sip_addr_list_parse(struct str value, struct arena *arena, bool allow_star, 
 			*reason = "too many entries in address header";
 			return -EMSGSIZE;
 		}
-		struct sip_addr *a = arena_alloc(arena, sizeof(*a));
+		/* Zeroed but for the URI, which sip_uri_parse fills whole. */
+		struct sip_addr *a = arena_alloc_raw(arena, sizeof(*a));
+		if (a) {
+			memset(a, 0, offsetof(struct sip_addr, uri));
+			memset(&a->params, 0, sizeof(*a) - offsetof(struct sip_addr, params));
+		}
 		if (!a) {
 			*err_off = (size_t)(c.p - c.base);
 			*reason = "message too complex";

@@ -114,8 +114,8 @@ struct sip_addr {
 	struct sip_hdr *hdr;
 	struct str raw;     /* the whole entry, trimmed */
 	struct str display; /* display name as written (quotes kept), may be empty */
-	struct sip_uri uri;
-	struct str params; /* header params ";tag=..." as written */
+	struct sip_uri uri; /* filled whole by sip_uri_parse: not zeroed before */
+	struct str params;  /* header params ";tag=..." as written; uri..params order matters */
 	struct str tag;
 	bool has_tag;
 	bool bracketed; /* the URI was inside <> */
