@@ -370,7 +370,15 @@ static int sip_uri_parse_sip(struct str in, size_t off, struct sip_uri *uri, siz
 	 * '/' (RFC 3261 §25.1 user-unreserved, RFC 4475 §3.1.1.9). */
 	long at = str_index(rest, '@');
 	size_t hp_start = 0;
-	if (at >= 0) {
+	size_t user_end = 0;
+	if (at > 0 && (user_end = scan_escaped(str_make(rest.s, (size_t)at),
+					       SIP_CC_UNRESERVED | SIP_CC_USER_UNRES)) == (size_t)at) {
+		/* The common userinfo: a valid user and no password, checked in
+		 * the one scan that looked for its end. */
+		uri->user = str_make(rest.s, (size_t)at);
+		uri->has_user = true;
+		hp_start = (size_t)at + 1;
+	} else if (at >= 0) {
 		struct str userinfo = str_make(rest.s, (size_t)at);
 		long colon = str_index(userinfo, ':');
 		uri->user = colon < 0 ? userinfo : str_make(userinfo.s, (size_t)colon);
