@@ -46,10 +46,12 @@ int str_to_u64(struct str a, uint64_t max, uint64_t *out)
 	for (size_t i = 0; i < a.len; i++) {
 		if (!ascii_is_digit(a.s[i]))
 			return -EINVAL;
+		/* Overflow checks without a division (a 64-bit divide per digit
+		 * costs more than the rest of the loop); also right for a `max`
+		 * below 9, where max - d would wrap. */
 		unsigned d = (unsigned)(a.s[i] - '0');
-		if (v > (max - d) / 10)
+		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, d, &v) || v > max)
 			return -ERANGE;
-		v = v * 10 + d;
 	}
 	*out = v;
 	return 0;

@@ -18,6 +18,10 @@ enum {
 	SIP_CC_URIC_OPAQUE = 1 << 9,    /* characters of an absoluteURI */
 	SIP_CC_HOST = 1 << 10,          /* alphanum - . (and _ tolerated) */
 	SIP_CC_SCHEME = 1 << 11,        /* alphanum + - . */
+	SIP_CC_LWS = 1 << 12,           /* SP HTAB CR LF: white space inside a (folded) value */
+	SIP_CC_ADDR_END = 1 << 13,      /* ; , SP HTAB CR LF: the end of an addr-spec URI */
+	SIP_CC_URI_HOST_END = 1 << 14,  /* ; ? : the end of a URI host */
+	SIP_CC_GEN_VALUE = 1 << 15,     /* token and : [ ] (a gen-value token or host) */
 };
 
 extern const uint16_t sip_char_class[256];

@@ -114,8 +114,8 @@ struct sip_addr {
 	struct sip_hdr *hdr;
 	struct str raw;     /* the whole entry, trimmed */
 	struct str display; /* display name as written (quotes kept), may be empty */
-	struct sip_uri uri;
-	struct str params; /* header params ";tag=..." as written */
+	struct sip_uri uri; /* filled whole by sip_uri_parse: not zeroed before */
+	struct str params;  /* header params ";tag=..." as written; uri..params order matters */
 	struct str tag;
 	bool has_tag;
 	bool bracketed; /* the URI was inside <> */
@@ -161,6 +161,7 @@ struct sip_msg {
 
 	/* eager header values */
 	struct sip_via *via;
+	struct sip_via *via_last; /* appends without a walk */
 	unsigned via_count;
 	struct sip_addr *from;
 	struct sip_addr *to;
@@ -182,6 +183,8 @@ struct sip_msg {
 
 	struct str body;
 
+	/* Not zeroed between messages (read only where hdr_first is set). */
+	struct sip_hdr *hdr_tail[SIP_HDR__COUNT]; /* last of each id: appends without a walk */
 	struct arena arena;
 	unsigned char arena_mem[SIPS_MSG_ARENA_SIZE];
 };

@@ -17,12 +17,28 @@ static const struct {
 	{"MESSAGE", SIP_METHOD_MESSAGE},   {"UPDATE", SIP_METHOD_UPDATE},
 };
 
+/* Method names by length (3 to 9 bytes), indices into method_names + 1. */
+static const unsigned char method_by_len[10][4] = {
+	[3] = {2, 3},	      /* ACK BYE */
+	[4] = {11},	      /* INFO */
+	[5] = {7, 12},	      /* PRACK REFER */
+	[6] = {1, 4, 9, 14},  /* INVITE CANCEL NOTIFY UPDATE */
+	[7] = {6, 10, 13},    /* OPTIONS PUBLISH MESSAGE */
+	[8] = {5},	      /* REGISTER */
+	[9] = {8},	      /* SUBSCRIBE */
+};
+
 enum sip_method sip_method_from_str(struct str method)
 {
 	/* Methods are case-sensitive (RFC 3261 §7.1). */
-	for (size_t i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++)
-		if (str_eq(method, str_from_cstr(method_names[i].name)))
-			return method_names[i].id;
+	if (method.len >= sizeof(method_by_len) / sizeof(method_by_len[0]))
+		return SIP_METHOD_UNKNOWN;
+	const unsigned char *cand = method_by_len[method.len];
+	for (size_t k = 0; k < sizeof(method_by_len[0]) && cand[k]; k++) {
+		const char *name = method_names[cand[k] - 1].name;
+		if (method.s[0] == name[0] && memcmp(method.s, name, method.len) == 0)
+			return method_names[cand[k] - 1].id;
+	}
 	return SIP_METHOD_UNKNOWN;
 }
 
@@ -68,12 +84,20 @@ static size_t content_end(const char *buf, size_t lf)
 	return (lf > 0 && buf[lf - 1] == '\r') ? lf - 1 : lf;
 }
 
+/* "SIP/" in any case at the start of `s` (§7.1: the version is
+ * case-insensitive). */
+static inline bool has_sip_slash(struct str s)
+{
+	return s.len >= 4 && (s.s[0] | 0x20) == 's' && (s.s[1] | 0x20) == 'i' &&
+	       (s.s[2] | 0x20) == 'p' && s.s[3] == '/';
+}
+
 static int parse_start_line(struct sip_msg *m, struct str line, struct sip_parse_error *err)
 {
 	const char *s = line.s;
 	size_t n = line.len;
 	/* §7.1: the SIP-Version is case-insensitive. */
-	if (n >= 4 && str_case_has_prefix(line, "SIP/")) {
+	if (has_sip_slash(line)) {
 		/* Status-Line = SIP-Version SP Status-Code SP Reason-Phrase */
 		long sp = str_index(line, ' ');
 		if (sp < 0)
@@ -126,7 +150,7 @@ static int parse_start_line(struct sip_msg *m, struct str line, struct sip_parse
 	 * which sip_msg_check answers with 505 (RFC 3261 §8.2.1... §21.5.6). */
 	struct str ver = m->version;
 	size_t off = (size_t)(ver.s - line.s);
-	if (ver.len < 7 || !str_case_has_prefix(ver, "SIP/"))
+	if (ver.len < 7 || !has_sip_slash(ver))
 		return perr(err, off, "bad SIP version", -EBADMSG);
 	size_t k = 4, d1 = 0, d2 = 0;
 	while (k < ver.len && ascii_is_digit(ver.s[k]))
@@ -144,20 +168,19 @@ static int parse_start_line(struct sip_msg *m, struct str line, struct sip_parse
 /* Call-ID = word [ "@" word ] (RFC 3261 §25.1). */
 static bool call_id_valid(struct str v)
 {
-	bool seen_at = false;
-	if (v.len == 0)
+	const unsigned char *s = (const unsigned char *)v.s;
+	size_t i = 0, n = v.len;
+	while (i < n && sip_cc(s[i], SIP_CC_WORD))
+		i++;
+	if (i == 0)
 		return false;
-	for (size_t i = 0; i < v.len; i++) {
-		unsigned char c = (unsigned char)v.s[i];
-		if (c == '@') {
-			if (seen_at || i == 0 || i + 1 == v.len)
-				return false;
-			seen_at = true;
-		} else if (!sip_cc(c, SIP_CC_WORD)) {
-			return false;
-		}
-	}
-	return true;
+	if (i == n)
+		return true;
+	if (s[i] != '@' || ++i == n)
+		return false;
+	while (i < n && sip_cc(s[i], SIP_CC_WORD))
+		i++;
+	return i == n;
 }
 
 static int parse_uint(struct str v, uint64_t max, uint64_t *out)
@@ -186,14 +209,11 @@ static int parse_eager(struct sip_msg *m, struct sip_hdr *h, size_t vbase,
 			if (!last->next)
 				break;
 		}
-		if (!m->via) {
+		if (!m->via)
 			m->via = first;
-		} else {
-			struct sip_via *t = m->via;
-			while (t->next)
-				t = t->next;
-			t->next = first;
-		}
+		else
+			m->via_last->next = first;
+		m->via_last = last;
 		m->via_count += (unsigned)rc;
 		return 0;
 	}
@@ -301,8 +321,9 @@ static int parse_eager(struct sip_msg *m, struct sip_hdr *h, size_t vbase,
 
 static void msg_reset(struct sip_msg *m)
 {
-	/* Everything before the arena memory; the arena is not zeroed. */
-	memset(m, 0, offsetof(struct sip_msg, arena_mem));
+	/* Everything before the header tails; neither they nor the arena
+	 * memory are zeroed. */
+	memset(m, 0, offsetof(struct sip_msg, hdr_tail));
 	arena_init(&m->arena, m->arena_mem, sizeof(m->arena_mem));
 	m->max_forwards = -1;
 	m->content_length = -1;
@@ -334,6 +355,9 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, enum sip_parse
 	if (rc < 0)
 		return rc;
 
+	/* One look for NUL over the whole message spares one per header
+	 * value in the common case of a message without any. */
+	bool has_nul = memchr(buf, 0, limit) != NULL;
 	size_t p = (size_t)lf + 1;
 	for (;;) {
 		if (p >= limit)
@@ -368,8 +392,9 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, enum sip_parse
 		if (m->hdr_count >= SIPS_MAX_HEADERS)
 			return perr(err, hs, "too many header fields", -EMSGSIZE);
 		/* header-name HCOLON value; HCOLON = *( SP / HTAB ) ":" SWS */
+		/* The first line's LF is no token byte: it bounds the scan. */
 		size_t i = hs;
-		while (i < le && sip_cc((unsigned char)buf[i], SIP_CC_TOKEN))
+		while (sip_cc((unsigned char)buf[i], SIP_CC_TOKEN))
 			i++;
 		if (i == hs)
 			return perr(err, hs, "bad header name", -EBADMSG);
@@ -385,12 +410,19 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, enum sip_parse
 		h->name = str_make(buf + hs, name_end - hs);
 		h->id = sip_hdr_id_from_name(h->name);
 		h->line = str_make(buf + hs, le + 1 - hs);
-		struct str value = str_trim_lws(str_make(buf + i, content_end(buf, le) - i));
+		/* The value, LWS-trimmed (SWS after the colon, a fold's CR LF at
+		 * the end). */
+		size_t ve = content_end(buf, le);
+		while (i < ve && sip_cc((unsigned char)buf[i], SIP_CC_LWS))
+			i++;
+		while (ve > i && sip_cc((unsigned char)buf[ve - 1], SIP_CC_LWS))
+			ve--;
+		struct str value = str_make(buf + i, ve - i);
 		h->value = value;
 		/* A NUL is legal only in quoted strings of a few headers
 		 * (RFC 4475 §3.1.1.2); bare CR or LF are folds. */
-		if (h->id != SIP_HDR_TO && h->id != SIP_HDR_FROM && h->id != SIP_HDR_CONTACT &&
-		    h->id != SIP_HDR_OTHER && value.len) {
+		if (has_nul && h->id != SIP_HDR_TO && h->id != SIP_HDR_FROM &&
+		    h->id != SIP_HDR_CONTACT && h->id != SIP_HDR_OTHER && value.len) {
 			const char *nul = memchr(value.s, 0, value.len);
 			if (nul)
 				return perr(err, (size_t)(nul - buf), "NUL in header value", -EBADMSG);
@@ -400,14 +432,11 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, enum sip_parse
 		else
 			m->headers = h;
 		m->hdr_last = h;
-		if (m->hdr_first[h->id]) {
-			struct sip_hdr *t = m->hdr_first[h->id];
-			while (t->next_same)
-				t = t->next_same;
-			t->next_same = h;
-		} else {
+		if (m->hdr_first[h->id])
+			m->hdr_tail[h->id]->next_same = h;
+		else
 			m->hdr_first[h->id] = h;
-		}
+		m->hdr_tail[h->id] = h;
 		m->hdr_count++;
 		m->hdr_counts[h->id]++;
 		rc = parse_eager(m, h, (size_t)(value.s - buf), err);

@@ -93,6 +93,60 @@ static bool hostname_valid(struct str s, size_t *bad)
 	return true;
 }
 
+/* Host bytes for sip_host_fast: flags, 0 for a byte that ends a host. */
+enum { HB_ALPHA = 1, HB_DIGIT = 2, HB_HYPHEN = 4, HB_DOT = 8 };
+static const unsigned char host_byte[256] = {
+	['a' ... 'z'] = HB_ALPHA, ['A' ... 'Z'] = HB_ALPHA, ['_'] = HB_ALPHA,
+	['0' ... '9'] = HB_DIGIT, ['-'] = HB_HYPHEN,      ['.'] = HB_DOT,
+};
+
+/* One pass over a host name or IPv4 address at the start of `in`, up to
+ * the first byte that cannot be in one (or the end), for the common case:
+ * stores its end and type and returns true when it is valid; the caller
+ * checks the byte that ended it. Returns false for anything else (a fault,
+ * digits and dots that are no IPv4 address, a top label starting with a
+ * digit): the caller then takes the slower path, which rejects it with the
+ * offset of the fault. It accepts exactly what ipv4_parse and
+ * hostname_valid accept (labels of at most 63 bytes, none empty, none
+ * starting or ending with '-' before a '.', at most 255 bytes). */
+bool sip_host_fast(struct str in, size_t *end, enum sip_host_type *type)
+{
+	const unsigned char *s = (const unsigned char *)in.s, *p = s, *e = s + in.len;
+	const unsigned char *label = s, *prev_label = s;
+	for (;;) {
+		while (p < e && (host_byte[*p] & (HB_ALPHA | HB_DIGIT)))
+			p++;
+		if (p == e)
+			break;
+		if (*p == '-') {
+			if (p == label)
+				return false;
+			p++;
+		} else if (*p == '.') {
+			if (p == label || p[-1] == '-' || p - label > 63)
+				return false;
+			prev_label = label;
+			label = ++p;
+		} else {
+			break;
+		}
+	}
+	size_t n = (size_t)(p - s);
+	if (n == 0 || n > 255 || p - label > 63)
+		return false;
+	/* A top label (the last before an optional final '.') starting with a
+	 * digit: an IPv4 address, or nothing valid. */
+	if (ascii_is_digit((char)*(label < p ? label : prev_label))) {
+		if (!ipv4_parse(str_make(in.s, n)))
+			return false;
+		*type = SIP_HOST_IPV4;
+	} else {
+		*type = SIP_HOST_NAME;
+	}
+	*end = n;
+	return true;
+}
+
 int sip_hostport_parse(struct str in, struct str *host, enum sip_host_type *type, uint16_t *port,
 		       bool *has_port, size_t *err_off)
 {
@@ -117,6 +171,8 @@ int sip_hostport_parse(struct str in, struct str *host, enum sip_host_type *type
 		*host = str_make(in.s, (size_t)close + 1);
 		*type = SIP_HOST_IPV6;
 		i = (size_t)close + 1;
+	} else if (sip_host_fast(in, &i, type) && (i == in.len || in.s[i] == ':')) {
+		*host = str_make(in.s, i);
 	} else {
 		for (i = 0; i < in.len && in.s[i] != ':'; i++)
 			;
@@ -153,9 +209,62 @@ int sip_hostport_parse(struct str in, struct str *host, enum sip_host_type *type
 	return 0;
 }
 
+/* Scans a parameter name or value from p->s[*i]: unreserved, param-unreserved
+ * and %HH escapes. Returns false at a byte that is none of these and not
+ * '=' or ';' (the caller then takes the general path). */
+static inline bool uri_param_span(struct str p, size_t *i)
+{
+	size_t k = *i;
+	for (; k < p.len; k++) {
+		unsigned char c = (unsigned char)p.s[k];
+		if (sip_cc(c, SIP_CC_UNRESERVED | SIP_CC_PARAM_UNRES))
+			continue;
+		if (c == '%' && k + 2 < p.len && ascii_is_hex(p.s[k + 1]) && ascii_is_hex(p.s[k + 2])) {
+			k += 2;
+			continue;
+		}
+		if (c != '=' && c != ';')
+			return false;
+		break;
+	}
+	*i = k;
+	return true;
+}
+
+/* The common case of uri_params_validate in one pass: true when `p` is
+ * valid. False means "not sure": the general path decides and says why. */
+static bool uri_params_fast(struct str p)
+{
+	struct str seen[SIPS_MAX_PARAMS];
+	unsigned nseen = 0;
+	size_t i = 0;
+	while (i < p.len) {
+		if (p.s[i] != ';')
+			return false;
+		size_t start = ++i;
+		if (!uri_param_span(p, &i) || i == start)
+			return false;
+		struct str name = str_make(p.s + start, i - start);
+		for (unsigned k = 0; k < nseen; k++)
+			if (seen[k].len == name.len && str_case_eq(seen[k], name))
+				return false;
+		if (nseen == SIPS_MAX_PARAMS)
+			return false;
+		seen[nseen++] = name;
+		if (i < p.len && p.s[i] == '=') {
+			size_t v = ++i;
+			if (!uri_param_span(p, &i) || i == v || (i < p.len && p.s[i] == '='))
+				return false;
+		}
+	}
+	return true;
+}
+
 /* Validates ";name[=value]" URI parameters (RFC 3261 §19.1.1 uri-parameters). */
 static int uri_params_validate(struct str p, size_t base, size_t *err_off, const char **reason)
 {
+	if (uri_params_fast(p))
+		return 0;
 	size_t i = 0;
 	struct str seen[SIPS_MAX_PARAMS];
 	unsigned nseen = 0;
@@ -173,7 +282,7 @@ static int uri_params_validate(struct str p, size_t base, size_t *err_off, const
 			return fail(err_off, reason, base + start, "empty URI parameter name");
 		/* §19.1.1: a parameter name appears at most once. */
 		for (unsigned k = 0; k < nseen; k++)
-			if (str_case_eq(seen[k], name))
+			if (seen[k].len == name.len && str_case_eq(seen[k], name))
 				return fail(err_off, reason, base + start, "repeated URI parameter");
 		if (nseen == SIPS_MAX_PARAMS)
 			return fail(err_off, reason, base + start, "too many URI parameters");
@@ -223,6 +332,35 @@ static int uri_headers_validate(struct str h, size_t base, size_t *err_off, cons
 	return 0;
 }
 
+/* The common hostport of a SIP URI in one pass: a host name or IPv4
+ * address, an optional port of 1-5 digits up to 65535, then ';', '?' or
+ * the end. Fills uri->host, host_type, port, has_port and moves *pos past
+ * it; returns false (nothing to trust) for anything else, which the caller
+ * hands to sip_hostport_parse. */
+static bool uri_hostport_fast(struct str rest, size_t *pos, struct sip_uri *uri)
+{
+	size_t i = *pos, hend;
+	if (i >= rest.len || rest.s[i] == '[' ||
+	    !sip_host_fast(str_make(rest.s + i, rest.len - i), &hend, &uri->host_type))
+		return false;
+	uri->host = str_make(rest.s + i, hend);
+	i += hend;
+	if (i < rest.len && rest.s[i] != ':' && rest.s[i] != ';' && rest.s[i] != '?')
+		return false;
+	if (i < rest.len && rest.s[i] == ':') {
+		size_t d = ++i;
+		unsigned v = 0;
+		while (i < rest.len && ascii_is_digit(rest.s[i]) && i - d < 5)
+			v = v * 10 + (unsigned)(rest.s[i++] - '0');
+		if (i == d || v > 65535 || (i < rest.len && rest.s[i] != ';' && rest.s[i] != '?'))
+			return false;
+		uri->port = (uint16_t)v;
+		uri->has_port = true;
+	}
+	*pos = i;
+	return true;
+}
+
 static int sip_uri_parse_sip(struct str in, size_t off, struct sip_uri *uri, size_t *err_off,
 			     const char **reason)
 {
@@ -232,7 +370,15 @@ static int sip_uri_parse_sip(struct str in, size_t off, struct sip_uri *uri, siz
 	 * '/' (RFC 3261 §25.1 user-unreserved, RFC 4475 §3.1.1.9). */
 	long at = str_index(rest, '@');
 	size_t hp_start = 0;
-	if (at >= 0) {
+	size_t user_end = 0;
+	if (at > 0 && (user_end = scan_escaped(str_make(rest.s, (size_t)at),
+					       SIP_CC_UNRESERVED | SIP_CC_USER_UNRES)) == (size_t)at) {
+		/* The common userinfo: a valid user and no password, checked in
+		 * the one scan that looked for its end. */
+		uri->user = str_make(rest.s, (size_t)at);
+		uri->has_user = true;
+		hp_start = (size_t)at + 1;
+	} else if (at >= 0) {
 		struct str userinfo = str_make(rest.s, (size_t)at);
 		long colon = str_index(userinfo, ':');
 		uri->user = colon < 0 ? userinfo : str_make(userinfo.s, (size_t)colon);
@@ -253,19 +399,22 @@ static int sip_uri_parse_sip(struct str in, size_t off, struct sip_uri *uri, siz
 		hp_start = (size_t)at + 1;
 	}
 	size_t i = hp_start;
-	if (i < rest.len && rest.s[i] == '[') {
-		while (i < rest.len && rest.s[i] != ']')
+	if (!uri_hostport_fast(rest, &i, uri)) {
+		i = hp_start;
+		if (i < rest.len && rest.s[i] == '[') {
+			while (i < rest.len && rest.s[i] != ']')
+				i++;
+		}
+		while (i < rest.len && rest.s[i] != ';' && rest.s[i] != '?')
 			i++;
+		size_t bad = 0;
+		if (sip_hostport_parse(str_make(rest.s + hp_start, i - hp_start), &uri->host,
+				       &uri->host_type, &uri->port, &uri->has_port, &bad) < 0)
+			return fail(err_off, reason, off + hp_start + bad, "bad host or port in URI");
 	}
-	while (i < rest.len && rest.s[i] != ';' && rest.s[i] != '?')
-		i++;
-	size_t bad = 0;
-	if (sip_hostport_parse(str_make(rest.s + hp_start, i - hp_start), &uri->host, &uri->host_type,
-			       &uri->port, &uri->has_port, &bad) < 0)
-		return fail(err_off, reason, off + hp_start + bad, "bad host or port in URI");
 	size_t params_start = i;
-	while (i < rest.len && rest.s[i] != '?')
-		i++;
+	const char *q = i < rest.len ? memchr(rest.s + i, '?', rest.len - i) : NULL;
+	i = q ? (size_t)(q - rest.s) : rest.len;
 	uri->params = str_make(rest.s + params_start, i - params_start);
 	int rc = uri_params_validate(uri->params, off + params_start, err_off, reason);
 	if (rc < 0)
@@ -296,14 +445,19 @@ int sip_uri_parse(struct str in, struct sip_uri *uri, size_t *err_off, const cha
 		return fail(err_off, reason, i, "URI without scheme");
 	uri->scheme = str_make(in.s, i);
 	i++;
-	if (str_case_eq_cstr(uri->scheme, "sip"))
-		uri->scheme_id = SIP_SCHEME_SIP;
-	else if (str_case_eq_cstr(uri->scheme, "sips"))
-		uri->scheme_id = SIP_SCHEME_SIPS;
-	else if (str_case_eq_cstr(uri->scheme, "tel"))
-		uri->scheme_id = SIP_SCHEME_TEL;
-	else
-		uri->scheme_id = SIP_SCHEME_OTHER;
+	uri->scheme_id = SIP_SCHEME_OTHER;
+	if (i == 4 || i == 5) {
+		/* Scheme bytes are alphanumeric or + - .: OR 0x20 folds only
+		 * letters onto the letters compared here. */
+		char c0 = (char)(in.s[0] | 0x20), c1 = (char)(in.s[1] | 0x20),
+		     c2 = (char)(in.s[2] | 0x20);
+		if (c0 == 's' && c1 == 'i' && c2 == 'p')
+			uri->scheme_id = i == 4 ? SIP_SCHEME_SIP
+				       : (in.s[3] | 0x20) == 's' ? SIP_SCHEME_SIPS
+								  : SIP_SCHEME_OTHER;
+		else if (i == 4 && c0 == 't' && c1 == 'e' && c2 == 'l')
+			uri->scheme_id = SIP_SCHEME_TEL;
+	}
 	uri->opaque = str_make(in.s + i, in.len - i);
 	if (uri->scheme_id == SIP_SCHEME_SIP || uri->scheme_id == SIP_SCHEME_SIPS)
 		return sip_uri_parse_sip(in, i, uri, err_off, reason);

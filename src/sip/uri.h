@@ -66,4 +66,11 @@ uint16_t sip_uri_default_port(const struct sip_uri *uri);
 int sip_hostport_parse(struct str in, struct str *host, enum sip_host_type *type, uint16_t *port,
 		       bool *has_port, size_t *err_off);
 
+/* The common case of a host (a name or an IPv4 address) at the start of
+ * `in`, in one pass: returns true with its length in *end and its type
+ * when it is valid; false when the slower sip_hostport_parse must decide
+ * (a fault, an IPv6 reference, digits and dots that are no IPv4 address).
+ * The byte at *end (if any) is not a host byte; the caller checks it. */
+bool sip_host_fast(struct str in, size_t *end, enum sip_host_type *type);
+
 #endif

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <ctype.h>
+#include <strings.h>
 
 #include "base/limits.h"
 #include "sip/uri.h"
@@ -559,6 +561,269 @@ static void test_other_schemes(void **state)
 	expect_not_equal("urn:service:sos", "urn:service:sos.police");
 }
 
+/* ---- hosts: the one-pass scan against the rules written out plainly ---- */
+
+/* RFC 3261 §25.1 IPv4address: four groups of 1-3 digits, each <= 255. */
+static bool ref_ipv4(const char *s, size_t n)
+{
+	unsigned parts = 0, digits = 0, value = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] >= '0' && s[i] <= '9') {
+			value = value * 10 + (unsigned)(s[i] - '0');
+			if (++digits > 3 || value > 255)
+				return false;
+		} else if (s[i] == '.' && digits > 0) {
+			parts++;
+			digits = value = 0;
+		} else {
+			return false;
+		}
+	}
+	return digits > 0 && parts == 3;
+}
+
+/* hostname: labels of alphanumerics, '-' and '_', 1-63 bytes, not starting
+ * with '-' nor ending with '-' before a '.', an optional final '.', at most
+ * 255 bytes, the top label not starting with a digit. */
+static bool ref_hostname(const char *s, size_t n)
+{
+	if (n == 0 || n > 255)
+		return false;
+	size_t label = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			   c == '_' || c == '-') {
+			if ((c == '-' && label == 0) || ++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	size_t last = s[n - 1] == '.' ? n - 1 : n, top = last;
+	while (top > 0 && s[top - 1] != '.')
+		top--;
+	return !(top < last && s[top] >= '0' && s[top] <= '9');
+}
+
+/* host [ ":" port ]: 0 and the type, or -1. */
+static int ref_hostport(const char *s, size_t n, enum sip_host_type *type, size_t *hlen,
+			long *port)
+{
+	size_t h = 0;
+	while (h < n && s[h] != ':')
+		h++;
+	if (ref_ipv4(s, h))
+		*type = SIP_HOST_IPV4;
+	else if (ref_hostname(s, h))
+		*type = SIP_HOST_NAME;
+	else
+		return -1;
+	*hlen = h;
+	*port = -1;
+	if (h == n)
+		return 0;
+	if (h + 1 == n)
+		return -1;
+	long v = 0;
+	for (size_t i = h + 1; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+		if (v > 65535)
+			return -1;
+	}
+	*port = v;
+	return 0;
+}
+
+/* One host string through sip_hostport_parse and a SIP URI, against the
+ * reference. */
+static void host_check(const char *s, size_t n)
+{
+	enum sip_host_type rtype = SIP_HOST_NONE, type = SIP_HOST_NONE;
+	size_t rlen = 0, bad = 0;
+	long rport = -1;
+	int ref = ref_hostport(s, n, &rtype, &rlen, &rport);
+	struct str host = STR_NULL;
+	uint16_t port = 0;
+	bool has_port = false;
+	int rc = sip_hostport_parse(str_make(s, n), &host, &type, &port, &has_port, &bad);
+	if ((rc == 0) != (ref == 0))
+		fail_msg("hostport '%.*s': parser %d, reference %d", (int)n, s, rc, ref);
+	if (rc == 0 && (type != rtype || host.len != rlen || has_port != (rport >= 0) ||
+			(rport >= 0 && port != rport)))
+		fail_msg("hostport '%.*s': type %d/%d, host %zu/%zu, port %u/%ld", (int)n, s, type,
+			 rtype, host.len, rlen, port, rport);
+	/* The same inside a URI, alone and before a parameter. */
+	static char buf[400];
+	for (int with_param = 0; with_param < 2; with_param++) {
+		int len = snprintf(buf, sizeof(buf), "sip:u@%.*s%s", (int)n, s, with_param ? ";lr" : "");
+		struct sip_uri u;
+		size_t off;
+		const char *why;
+		rc = sip_uri_parse(str_make(buf, (size_t)len), &u, &off, &why);
+		if ((rc == 0) != (ref == 0))
+			fail_msg("URI '%s': parser %d, reference %d", buf, rc, ref);
+		if (rc == 0 && (u.host_type != rtype || u.host.len != rlen ||
+				u.has_port != (rport >= 0) || (rport >= 0 && u.port != rport)))
+			fail_msg("URI '%s': fields differ from the reference", buf);
+	}
+}
+
+static void test_hosts_against_reference(void **state)
+{
+	(void)state;
+	/* Every string of up to 6 bytes over an alphabet that reaches every
+	 * rule: letters, digits, '-', '.', '_', ':' and a byte no host holds. */
+	static const char alphabet[] = "a1-._:%";
+	const size_t k = sizeof(alphabet) - 1;
+	char s[8];
+	for (size_t n = 1; n <= 6; n++) {
+		size_t total = 1;
+		for (size_t i = 0; i < n; i++)
+			total *= k;
+		for (size_t x = 0; x < total; x++) {
+			size_t y = x;
+			for (size_t i = 0; i < n; i++, y /= k)
+				s[i] = alphabet[y % k];
+			host_check(s, n);
+		}
+	}
+	/* Lengths at the bounds: labels of 63 and 64 bytes, names of 255 and
+	 * 256 bytes, IPv4 edge values, ports. */
+	static const char *const fixed[] = {
+	    "192.0.2.1", "255.255.255.255", "256.0.0.1", "1.2.3", "1.2.3.4.", "01.2.3.4", "1.2.3.4:0",
+	    "1.2.3.4:65535", "1.2.3.4:65536", "a.b.c:000005060", "a.1b", "a.b1", "_x._y", "x-.y", "x.-y",
+	    "x.y-", "1a.b", "a..b", ".a", "a.", "a.:1", "a.1.", "a:", "a::1", "a:1a", "1.1.1.1",
+	    "0.0.0.0", "999.1.1.1", "1.1.1.1111", "1111.1.1.1", "1.1.1.01", "1.1..1", "1.1.1.",
+	    "001.002.003.004", "1.1.1.1:5", "1.1.1.a", "1.1.1.1.1", "a.1.1.1", "1.1.1.-1", "1.1.1.1a",
+	    "10.0.0.255:65535", "10.0.0.256",
+	};
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		host_check(fixed[i], strlen(fixed[i]));
+	static char longname[400];
+	for (size_t label = 62; label <= 64; label++) {
+		memset(longname, 'a', label);
+		host_check(longname, label);
+		memcpy(longname + label, ".b", 2);
+		host_check(longname, label + 2);
+		memcpy(longname, "b.", 2);
+		host_check(longname, label);
+	}
+	for (size_t total = 253; total <= 257; total++) {
+		for (size_t i = 0; i < total; i++)
+			longname[i] = (i % 10 == 9) ? '.' : 'x';
+		longname[total - 1] = 'z';
+		host_check(longname, total);
+		longname[total - 1] = '.';
+		host_check(longname, total);
+	}
+}
+
+/* ---- URI parameters: the one-pass check against the rules written out ---- */
+
+static bool ref_param_chars(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '%') {
+			if (i + 2 >= n || !isxdigit((unsigned char)s[i + 1]) ||
+			    !isxdigit((unsigned char)s[i + 2]))
+				return false;
+			i += 2;
+		} else if (!isalnum((unsigned char)c) && !strchr("-_.!~*'()[]/:&+$", c)) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ;name[=value] repeated: names 1+ characters, unique ignoring case, at
+ * most SIPS_MAX_PARAMS, values 1+ characters. */
+static bool ref_params(const char *s, size_t n)
+{
+	const char *names[SIPS_MAX_PARAMS];
+	size_t lens[SIPS_MAX_PARAMS], count = 0, i = 0;
+	while (i < n) {
+		if (s[i] != ';')
+			return false;
+		size_t start = ++i;
+		while (i < n && s[i] != ';')
+			i++;
+		const char *one = s + start, *eq = memchr(one, '=', i - start);
+		size_t nl = eq ? (size_t)(eq - one) : i - start;
+		if (nl == 0 || !ref_param_chars(one, nl))
+			return false;
+		for (size_t k = 0; k < count; k++)
+			if (lens[k] == nl && strncasecmp(names[k], one, nl) == 0)
+				return false;
+		if (count == SIPS_MAX_PARAMS)
+			return false;
+		names[count] = one;
+		lens[count++] = nl;
+		if (eq && (i - start - nl - 1 == 0 || !ref_param_chars(eq + 1, i - start - nl - 1)))
+			return false;
+	}
+	return true;
+}
+
+static void test_params_against_reference(void **state)
+{
+	(void)state;
+	static const char alphabet[] = ";=aA%4 ";
+	const size_t k = sizeof(alphabet) - 1;
+	char buf[32];
+	for (size_t n = 1; n <= 7; n++) {
+		size_t total = 1;
+		for (size_t i = 0; i < n; i++)
+			total *= k;
+		for (size_t x = 0; x < total; x++) {
+			memcpy(buf, "sip:h;", 6);
+			size_t y = x;
+			for (size_t i = 0; i < n; i++, y /= k)
+				buf[6 + i] = alphabet[y % k];
+			struct sip_uri u;
+			size_t off;
+			const char *why;
+			int rc = sip_uri_parse(str_make(buf, 6 + n), &u, &off, &why);
+			bool ref = ref_params(buf + 5, n + 1);
+			if ((rc == 0) != ref)
+				fail_msg("URI '%.*s': parser %d, reference %d", (int)(6 + n), buf, rc, ref);
+		}
+	}
+}
+
+/* str_to_u64 (the scalar headers and ports): bounds, and a `max` below 9,
+ * where the old overflow test (max - digit wrapped around) let "9" through
+ * a bound of 5. */
+static void test_str_to_u64_regression(void **state)
+{
+	(void)state;
+	uint64_t v = 0;
+	assert_int_equal(str_to_u64(str_from_cstr("5"), 5, &v), 0);
+	assert_int_equal(v, 5);
+	if (str_to_u64(str_from_cstr("9"), 5, &v) != -ERANGE)
+		known_bug("str_to_u64 let 9 through a max of 5");
+	assert_int_equal(str_to_u64(str_from_cstr("0"), 0, &v), 0);
+	assert_int_equal(str_to_u64(str_from_cstr("1"), 0, &v), -ERANGE);
+	assert_int_equal(str_to_u64(str_from_cstr("4294967295"), UINT32_MAX, &v), 0);
+	assert_int_equal(v, UINT32_MAX);
+	assert_int_equal(str_to_u64(str_from_cstr("4294967296"), UINT32_MAX, &v), -ERANGE);
+	assert_int_equal(str_to_u64(str_from_cstr("0004294967295"), UINT32_MAX, &v), 0);
+	assert_int_equal(str_to_u64(str_from_cstr("18446744073709551615"), UINT64_MAX, &v), 0);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(str_to_u64(str_from_cstr("18446744073709551616"), UINT64_MAX, &v), -ERANGE);
+	assert_int_equal(str_to_u64(str_from_cstr("99999999999999999999"), UINT64_MAX, &v), -ERANGE);
+	assert_int_equal(str_to_u64(str_from_cstr("256"), 255, &v), -ERANGE);
+	assert_int_equal(str_to_u64(str_from_cstr("25x"), 255, &v), -EINVAL);
+	assert_int_equal(str_to_u64(str_from_cstr(""), 255, &v), -EINVAL);
+}
+
 int main(void)
 {
 	/* Only the tests matching SIPSD_TEST_FILTER (a pattern with * and ?). */
@@ -579,6 +844,9 @@ int main(void)
 	    cmocka_unit_test(test_params_null_regression),
 	    cmocka_unit_test(test_bad_uris),
 	    cmocka_unit_test(test_other_schemes),
+	    cmocka_unit_test(test_hosts_against_reference),
+	    cmocka_unit_test(test_params_against_reference),
+	    cmocka_unit_test(test_str_to_u64_regression),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

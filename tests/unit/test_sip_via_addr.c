@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "sip/chars.h"
 #include "sip/msg.h"
 #include "sip/uri.h"
 
@@ -616,6 +617,182 @@ static void test_hostport(void **state)
 	}
 }
 
+/* The parameters a Via entry and an address keep are noted while they are
+ * scanned; they must be what iterating `params` afterwards gives: in a Via
+ * the last of a repeated name, in an address the first tag, values as
+ * written (quotes kept), any case of the name. */
+static void check_via_params(const struct sip_via *v)
+{
+	struct sip_param p;
+	struct str cur = v->params, branch = STR_NULL, received = STR_NULL, rport = STR_NULL,
+		   maddr = STR_NULL, ttl = STR_NULL;
+	bool has_branch = false, has_received = false, has_rport = false, has_alias = false;
+	while (sip_params_next(&cur, &p)) {
+		if (str_case_eq_cstr(p.name, "branch"))
+			branch = p.value, has_branch = true;
+		else if (str_case_eq_cstr(p.name, "received"))
+			received = p.value, has_received = true;
+		else if (str_case_eq_cstr(p.name, "rport"))
+			rport = p.value, has_rport = true;
+		else if (str_case_eq_cstr(p.name, "maddr"))
+			maddr = p.value;
+		else if (str_case_eq_cstr(p.name, "ttl"))
+			ttl = p.value;
+		else if (str_case_eq_cstr(p.name, "alias"))
+			has_alias = true;
+	}
+	assert_true(str_eq(v->branch, branch) && v->has_branch == has_branch);
+	assert_true(str_eq(v->received, received) && v->has_received == has_received);
+	assert_true(str_eq(v->rport, rport) && v->has_rport == has_rport);
+	assert_true(str_eq(v->maddr, maddr) && str_eq(v->ttl, ttl) && v->has_alias == has_alias);
+}
+
+static void test_params_noted_while_scanned(void **state)
+{
+	(void)state;
+	static const char *const vias[] = {
+	    "SIP/2.0/UDP h;branch=z9hG4bK1;BRANCH=z9hG4bK2",
+	    "SIP/2.0/UDP h ; Branch = z9hG4bKx ; rport ; received=192.0.2.1",
+	    "SIP/2.0/TCP h:5060;rport=5061;received=[2001:db8::1];maddr=224.0.0.1;ttl=16;alias",
+	    "SIP/2.0/UDP h;x=\"a;branch=no\";branch=z9hG4bKq;ttl=1;ttl=2",
+	    "SIP/2.0/UDP h;branchx=1;xbranch=2;rportx;Alias;TTL=3;MADDR=h2",
+	    "SIP/2.0/UDP 192.0.2.1;received=2001:db8::9;RPORT=1",
+	};
+	for (size_t i = 0; i < sizeof(vias) / sizeof(vias[0]); i++) {
+		struct sip_via *v;
+		via_ok(vias[i], &v);
+		check_via_params(v);
+	}
+	static const struct {
+		const char *value, *tag;
+		bool has_tag;
+	} addrs[] = {
+	    {"<sip:a@h>;tag=1;tag=2", "1", true},
+	    {"<sip:a@h>;TAG = \"q\" ;x", "\"q\"", true},
+	    {"sip:a@h;tagx=1;xtag=2", NULL, false},
+	    {"\"d\" <sip:a@h;tag=inuri>;Tag;tag=2", "", true},
+	};
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		struct sip_addr *a;
+		addr_ok(addrs[i].value, false, NULL, &a);
+		struct str tag = STR_NULL;
+		bool has = sip_params_find(a->params, "tag", &tag);
+		assert_int_equal(a->has_tag, has);
+		assert_int_equal(a->has_tag, addrs[i].has_tag);
+		assert_true(str_eq(a->tag, tag));
+		if (addrs[i].tag)
+			assert_str(a->tag, addrs[i].tag);
+	}
+}
+
+/* Header names: every known one in its canonical form, lower and upper
+ * case, and its compact form; near misses are other headers. Methods:
+ * every known one and near misses. */
+static void test_name_tables(void **state)
+{
+	(void)state;
+	for (int id = SIP_HDR_VIA; id < SIP_HDR__COUNT; id++) {
+		const char *name = sip_hdr_canonical_name((enum sip_hdr_id)id);
+		assert_non_null(name);
+		char up[32], low[32], longer[34];
+		size_t n = strlen(name);
+		assert_true(n < sizeof(up));
+		for (size_t i = 0; i <= n; i++) {
+			up[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32 : name[i]);
+			low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+		}
+		assert_int_equal(sip_hdr_id_from_name(str_from_cstr(name)), id);
+		assert_int_equal(sip_hdr_id_from_name(str_from_cstr(up)), id);
+		assert_int_equal(sip_hdr_id_from_name(str_from_cstr(low)), id);
+		snprintf(longer, sizeof(longer), "%sx", name);
+		assert_int_equal(sip_hdr_id_from_name(str_from_cstr(longer)), SIP_HDR_OTHER);
+		if (n > 2) /* "T" of "To" is a compact form */
+			assert_int_equal(sip_hdr_id_from_name(str_make(name, n - 1)), SIP_HDR_OTHER);
+		low[n - 1] = (char)(low[n - 1] == 'z' ? 'a' : low[n - 1] + 1);
+		assert_int_equal(sip_hdr_id_from_name(str_from_cstr(low)), SIP_HDR_OTHER);
+	}
+	static const struct {
+		const char *name;
+		enum sip_hdr_id id;
+	} compact[] = {{"v", SIP_HDR_VIA},	       {"F", SIP_HDR_FROM},
+		       {"t", SIP_HDR_TO},	       {"i", SIP_HDR_CALL_ID},
+		       {"l", SIP_HDR_CONTENT_LENGTH}, {"M", SIP_HDR_CONTACT},
+		       {"c", SIP_HDR_CONTENT_TYPE},   {"e", SIP_HDR_CONTENT_ENCODING},
+		       {"s", SIP_HDR_SUBJECT},	       {"k", SIP_HDR_SUPPORTED},
+		       {"o", SIP_HDR_EVENT},	       {"r", SIP_HDR_REFER_TO},
+		       {"b", SIP_HDR_REFERRED_BY},    {"u", SIP_HDR_ALLOW_EVENTS},
+		       {"x", SIP_HDR_SESSION_EXPIRES}, {"a", SIP_HDR_OTHER},
+		       {"Min-SE", SIP_HDR_OTHER},     {"Call-IE", SIP_HDR_OTHER},
+		       {"Contacts", SIP_HDR_OTHER},   {"X-Very-Long-Header-Name-Here", SIP_HDR_OTHER}};
+	for (size_t i = 0; i < sizeof(compact) / sizeof(compact[0]); i++)
+		assert_int_equal(sip_hdr_id_from_name(str_from_cstr(compact[i].name)), compact[i].id);
+	for (int m = SIP_METHOD_INVITE; m <= SIP_METHOD_UPDATE; m++) {
+		const char *name = sip_method_name((enum sip_method)m);
+		assert_non_null(name);
+		assert_int_equal(sip_method_from_str(str_from_cstr(name)), m);
+	}
+	static const char *const not_methods[] = {"invite", "INVITEX", "INVIT", "ACKS", "AC", "",
+						  "SUBSCRIBEX", "REGISTRE", "XNFO"};
+	for (size_t i = 0; i < sizeof(not_methods) / sizeof(not_methods[0]); i++)
+		assert_int_equal(sip_method_from_str(str_from_cstr(not_methods[i])),
+				 SIP_METHOD_UNKNOWN);
+}
+
+/* The character classes added for one-lookup scans agree with their
+ * definitions in terms of the older classes. */
+static void test_char_classes(void **state)
+{
+	(void)state;
+	for (int c = 0; c < 256; c++) {
+		bool lws = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+		assert_int_equal(sip_cc((unsigned char)c, SIP_CC_LWS), lws);
+		assert_int_equal(sip_cc((unsigned char)c, SIP_CC_ADDR_END), lws || c == ';' || c == ',');
+		assert_int_equal(sip_cc((unsigned char)c, SIP_CC_URI_HOST_END),
+				 c == ';' || c == '?' || c == ':');
+		assert_int_equal(sip_cc((unsigned char)c, SIP_CC_GEN_VALUE),
+				 sip_cc((unsigned char)c, SIP_CC_TOKEN) || c == ':' || c == '[' ||
+				     c == ']');
+		assert_int_equal(sip_cc((unsigned char)c, SIP_CC_TOKEN),
+				 (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+				     (c >= '0' && c <= '9') || (c && strchr("-.!%*_+`'~", c)));
+	}
+}
+
+/* "SIP/2.0/" is taken at once; the slices must be the ones the
+ * token-by-token path gives, and what follows it is checked alike. */
+static void test_via_sent_protocol_shortcut(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *value, *protocol, *version, *transport;
+	} ok[] = {
+	    {"SIP/2.0/UDP h", "SIP", "2.0", "UDP"},
+	    {"sip/2.0/tls h", "sip", "2.0", "tls"},
+	    {"SIP/2.0/ TCP h", "SIP", "2.0", "TCP"},
+	    {"SIP / 2.0 / UDP h", "SIP", "2.0", "UDP"},
+	    {"SIP/2.00/UDP h", "SIP", "2.00", "UDP"},
+	    {"SIPS/2.0/UDP h", "SIPS", "2.0", "UDP"},
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct sip_via *v;
+		via_ok(ok[i].value, &v);
+		assert_str(v->protocol, ok[i].protocol);
+		assert_str(v->version, ok[i].version);
+		assert_str(v->transport, ok[i].transport);
+		assert_str(v->host, "h");
+	}
+	static const char *const bad[] = {"SIP/2.0/", "SIP/2.0/ ", "SIP/2.0/UDP", "SIP/2.0//UDP h",
+					  "SIP/2.0/ host"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sip_via *v;
+		size_t off = 0;
+		const char *why = NULL;
+		arena_init(&arena, arena_mem, sizeof(arena_mem));
+		assert_int_equal(sip_via_list_parse(str_from_cstr(bad[i]), &arena, &v, &off, &why),
+				 -EBADMSG);
+	}
+}
+
 int main(void)
 {
 	/* Only the tests matching SIPSD_TEST_FILTER (a pattern with * and ?). */
@@ -628,6 +805,8 @@ int main(void)
 	    cmocka_unit_test(test_contact),    cmocka_unit_test(test_addr_errors),
 	    cmocka_unit_test(test_in_message), cmocka_unit_test(test_rfc3261_examples),
 	    cmocka_unit_test(test_hostport),
+	    cmocka_unit_test(test_params_noted_while_scanned), cmocka_unit_test(test_name_tables),
+	    cmocka_unit_test(test_char_classes), cmocka_unit_test(test_via_sent_protocol_shortcut),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
