@@ -36,7 +36,12 @@ static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 static void peer_state_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 			       void *argp)
 {
-	free(ptr);
+	struct tls_peer_state *st = ptr;
+	if (st) {
+		free(st->ids_work);
+		free(st->ids_compact);
+	}
+	free(st);
 }
 
 static void ctx_free(struct tls_ctx *ctx)
@@ -170,12 +175,17 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 		 * that the log can say what was offered (spec rule 9). */
 		X509 *leaf = X509_STORE_CTX_get0_cert(xs);
 		unsigned int len = 0;
+		struct tls_identity_set *ids = leaf ? tls_peer_ids_work(st) : NULL;
+		if (leaf && !ids) {
+			tls_peer_refuse(p, TLS_VERDICT_UNTRUSTED, X509_V_ERR_OUT_OF_MEM, 0);
+			return 0;
+		}
 		if (leaf) {
 			p->has_cert = true;
 			if (!X509_digest(leaf, EVP_sha256(), p->sha256, &len) ||
 			    len != sizeof(p->sha256))
 				memset(p->sha256, 0, sizeof(p->sha256));
-			(void)tls_identity_extract(leaf, &st->policy, &p->ids);
+			(void)tls_identity_extract(leaf, &st->policy, ids);
 		}
 	}
 	if (p->auth == TLS_PEER_REFUSED)
@@ -194,7 +204,9 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 	enum tls_role role = p->side == TLS_SIDE_CLIENT ? TLS_ROLE_SERVER : TLS_ROLE_CLIENT;
 	struct str want =
 	    p->side == TLS_SIDE_CLIENT ? str_make(p->wanted, p->wanted_len) : STR_NULL;
-	enum tls_verdict v = tls_identity_authenticate(leaf, &st->policy, role, want, &p->ids);
+	struct tls_identity_set *ids = tls_peer_ids_work(st);
+	enum tls_verdict v = ids ? tls_identity_authenticate(leaf, &st->policy, role, want, ids)
+				 : TLS_VERDICT_UNTRUSTED;
 	if (v != TLS_VERDICT_OK) {
 		X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
 		tls_peer_refuse(p, v, X509_V_ERR_APPLICATION_VERIFICATION, 0);
@@ -450,6 +462,31 @@ static void handshake_finish(const SSL *ssl, struct tls_peer_state *st)
 		tls_session_finish(ssl, st);
 	else
 		atomic_fetch_add_explicit(&st->ctx->stats.full, 1, memory_order_relaxed);
+	/* The set is final now: keep only the names (a few hundred bytes
+	 * instead of the full-size working set) for the connection's life. */
+	if (st->ids_work) {
+		struct tls_identity_set *d = tls_identity_set_dup(st->ids_work);
+		if (d) {
+			free(st->ids_work);
+			st->ids_work = NULL;
+			st->ids_compact = d;
+			st->peer.ids = d;
+		}
+	}
+}
+
+struct tls_identity_set *tls_peer_ids_work(struct tls_peer_state *st)
+{
+	if (!st->ids_work) {
+		if (st->ids_compact)
+			return NULL; /* decided: the set does not change any more */
+		st->ids_work = malloc(sizeof(*st->ids_work));
+		if (!st->ids_work)
+			return NULL;
+		tls_identity_set_init(st->ids_work);
+		st->peer.ids = st->ids_work;
+	}
+	return st->ids_work;
 }
 
 static void info_cb(const SSL *ssl, int where, int ret)
@@ -728,7 +765,7 @@ static int ssl_create(struct tls_ctx *ctx, SSL **out, struct tls_peer_state **st
 	st->peer.auth = TLS_PEER_UNAUTHENTICATED;
 	st->peer.verdict = TLS_VERDICT_OK;
 	st->peer.side = ctx->side;
-	tls_identity_set_init(&st->peer.ids);
+	st->peer.ids = &tls_identity_set_empty;
 	if (ctx->side == TLS_SIDE_SERVER) /* until the ClientHello says otherwise */
 		served_set(&st->peer, str_make(ctx->default_domain, ctx->default_len));
 	*out = ssl;
@@ -841,7 +878,7 @@ size_t tls_peer_format(const struct tls_peer *p, char *buf, size_t size)
 
 	if (!size)
 		return 0;
-	tls_identity_set_format(&p->ids, set, sizeof(set));
+	tls_identity_set_format(p->ids, set, sizeof(set));
 	fp[0] = '\0';
 	for (size_t i = 0, pos = 0; p->has_cert && i < sizeof(p->sha256); i++) {
 		w = snprintf(fp + pos, sizeof(fp) - pos, "%s%02X", i ? ":" : "", p->sha256[i]);
@@ -850,13 +887,13 @@ size_t tls_peer_format(const struct tls_peer *p, char *buf, size_t size)
 		pos += (size_t)w;
 	}
 	tls_verdict_format(reason, sizeof(reason), p->verdict, p->x509_err,
-			   str_make(p->wanted, p->wanted_len), &p->ids);
+			   str_make(p->wanted, p->wanted_len), p->ids);
 	w = snprintf(buf, size,
 		     "auth=%s verdict=%s wanted=%s found=%s source=%s served=%s resumed=%s "
 		     "sha256=%s reason=\"%s\"",
 		     auth_names[p->auth <= TLS_PEER_REFUSED ? p->auth : TLS_PEER_REFUSED],
 		     tls_verdict_name(p->verdict), p->wanted_len ? p->wanted : "-", set,
-		     tls_identity_source_name((enum tls_identity_source)p->ids.source),
+		     tls_identity_source_name((enum tls_identity_source)p->ids->source),
 		     p->served_domain_len ? p->served_domain : "-", p->resumed ? "yes" : "no",
 		     p->has_cert ? fp : "-", reason);
 	if (w < 0) {

@@ -189,7 +189,10 @@ struct tls_peer {
 							  listener's default domain:
 							  the host to Record-Route
 							  with (RFC 5922 §7.5) */
-	struct tls_identity_set ids; /* the peer's identity set (also when refused) */
+	/* The peer's identity set (also when refused); never NULL, owned by
+	 * the SSL. Once the handshake has ended it is a compact copy
+	 * (tls_identity_set_dup): read it through the identity functions. */
+	const struct tls_identity_set *ids;
 };
 
 /* A client SSL that will authenticate the server as SIP domain `domain`

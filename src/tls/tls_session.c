@@ -554,8 +554,11 @@ void tls_session_finish(const SSL *ssl, struct tls_peer_state *st)
 	enum tls_verdict v = TLS_VERDICT_UNTRUSTED;
 
 	p->resumed = true;
-	if (st->resume.valid)
-		v = resume_check(st, cert, &st->resume, &p->ids);
+	/* The set is written only for a certificate; without memory for it,
+	 * the resumption is refused (fail closed). */
+	struct tls_identity_set *ids = cert ? tls_peer_ids_work(st) : NULL;
+	if (st->resume.valid && (!cert || ids))
+		v = resume_check(st, cert, &st->resume, ids);
 	if (v != TLS_VERDICT_OK) {
 		/* Resumed with a session we did not check, or the check no
 		 * longer passes: tls_ssl_handshake_done() refuses it. */

@@ -383,7 +383,7 @@ static void group_share(struct tp_conn *c)
 	       c->alias ? sizeof(c->alias_addr) : c->remote_len);
 	e->worker = c->tp->worker;
 	e->conn_id = c->id;
-	memcpy(&e->ids, c->ids, sizeof(e->ids));
+	tls_identity_set_copy(&e->ids, c->ids);
 	pthread_mutex_lock(&g->lock);
 	if (g->nshared < TP_MAX_SHARED) {
 		e->next = g->shared;
@@ -819,7 +819,7 @@ static void conn_identify(struct tp_conn *c)
 		return;
 	c->authenticated = p->auth == TLS_PEER_AUTHENTICATED;
 	if (c->authenticated)
-		c->ids = &p->ids;
+		c->ids = p->ids;
 	/* Certificate lifecycle: a peer whose certificate expires soon will
 	 * stop authenticating; say so while there is time (once per
 	 * connection, only for authenticated peers). */
@@ -828,7 +828,7 @@ static void conn_identify(struct tp_conn *c)
 	if (cert && ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert)) == 1 &&
 	    days >= 0 && (unsigned)days < c->tp->limits.cert_warn_days) {
 		char ids[256], addr[64];
-		tls_identity_set_format(&p->ids, ids, sizeof(ids));
+		tls_identity_set_format(p->ids, ids, sizeof(ids));
 		tp_addr_format((struct sockaddr *)&c->remote, addr, sizeof(addr));
 		if (log_ratelimit_allow(&c->tp->rl))
 			LOG_WARN("tls.peer_cert_expiry", "conn=%llu peer=%s identities=%s days_left=%d",
