@@ -40,6 +40,9 @@ static void peer_state_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int 
 	if (st) {
 		free(st->ids_work);
 		free(st->ids_compact);
+		free(st->target);
+		free(st->wanted_buf);
+		free(st->served_buf);
 	}
 	free(st);
 }
@@ -397,13 +400,30 @@ static int ssl_cert_use(SSL *ssl, const struct tls_ctx *ctx, size_t idx)
 	return 0;
 }
 
-static void served_set(struct tls_peer *p, struct str name)
+/* Record the domain served: the context's default domain itself (it lives
+ * as long as the SSL), or a lower-cased copy of the name an SNI chose.
+ * Returns 0 or -ENOMEM (the previous value is kept). */
+static int served_set(struct tls_peer_state *st, struct str name)
 {
-	size_t n = name.len < sizeof(p->served_domain) ? name.len : sizeof(p->served_domain) - 1;
-	for (size_t i = 0; i < n; i++)
-		p->served_domain[i] = ascii_lower(name.s[i]);
-	p->served_domain[n] = '\0';
-	p->served_domain_len = n;
+	struct tls_ctx *ctx = st->ctx;
+	char *b = NULL;
+	if (name.s == ctx->default_domain) {
+		st->peer.served_domain = ctx->default_domain;
+		st->peer.served_domain_len = ctx->default_len;
+	} else {
+		size_t n = name.len < TLS_IDENTITY_MAX_NAME ? name.len : TLS_IDENTITY_MAX_NAME;
+		b = malloc(n + 1);
+		if (!b)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			b[i] = ascii_lower(name.s[i]);
+		b[n] = '\0';
+		st->peer.served_domain = b;
+		st->peer.served_domain_len = n;
+	}
+	free(st->served_buf);
+	st->served_buf = b;
+	return 0;
 }
 
 /* Runs first on every ClientHello (before resumption is decided, so the
@@ -437,7 +457,10 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 	}
 	st->cert_index = (int)idx;
 	st->sni_matched = matched;
-	served_set(&st->peer, name);
+	if (served_set(st, name) < 0) {
+		*al = SSL_AD_INTERNAL_ERROR;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
@@ -766,8 +789,10 @@ static int ssl_create(struct tls_ctx *ctx, SSL **out, struct tls_peer_state **st
 	st->peer.verdict = TLS_VERDICT_OK;
 	st->peer.side = ctx->side;
 	st->peer.ids = &tls_identity_set_empty;
+	st->peer.wanted = "";
+	st->peer.served_domain = "";
 	if (ctx->side == TLS_SIDE_SERVER) /* until the ClientHello says otherwise */
-		served_set(&st->peer, str_make(ctx->default_domain, ctx->default_len));
+		(void)served_set(st, str_make(ctx->default_domain, ctx->default_len));
 	*out = ssl;
 	*stp = st;
 	return 0;
@@ -800,17 +825,25 @@ int tls_ssl_client_create_at(struct tls_ctx *ctx, struct str domain, struct str 
 	rc = ssl_create(ctx, &ssl, &st);
 	if (rc < 0)
 		return rc;
-	memcpy(st->peer.wanted, domain.s, domain.len);
-	st->peer.wanted[domain.len] = '\0';
+	st->wanted_buf = malloc(domain.len + 1);
+	st->target = target.len ? malloc(target.len + 1) : NULL;
+	if (!st->wanted_buf || (target.len && !st->target)) {
+		SSL_free(ssl);
+		return -ENOMEM;
+	}
+	memcpy(st->wanted_buf, domain.s, domain.len);
+	st->wanted_buf[domain.len] = '\0';
+	st->peer.wanted = st->wanted_buf;
 	st->peer.wanted_len = domain.len;
-	if (target.len)
+	if (target.len) {
 		memcpy(st->target, target.s, target.len);
-	st->target[target.len] = '\0';
+		st->target[target.len] = '\0';
+	}
 	st->target_len = (uint16_t)target.len;
 	SSL_set_connect_state(ssl);
 	/* RFC 5922 §7.3 / spec rule 6: the wanted domain is the SNI. */
 	if (!is_ip_literal(domain.s, domain.len) &&
-	    !SSL_set_tlsext_host_name(ssl, st->peer.wanted)) {
+	    !SSL_set_tlsext_host_name(ssl, st->wanted_buf)) {
 		ERR_clear_error();
 		SSL_free(ssl);
 		return -EINVAL;

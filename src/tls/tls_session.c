@@ -399,7 +399,8 @@ static size_t cache_key(const struct tls_peer_state *st, char *key)
 	for (size_t i = 0; i < n; i++)
 		key[i] = ascii_lower(st->peer.wanted[i]);
 	key[n++] = '\0';
-	memcpy(key + n, st->target, st->target_len);
+	if (st->target_len)
+		memcpy(key + n, st->target, st->target_len);
 	return n + st->target_len;
 }
 

@@ -145,8 +145,22 @@ struct result {
 	bool c_reused, s_reused;
 	bool data;	      /* application data passed both ways */
 	struct tls_peer c, s; /* copies of the peer records */
-	struct tls_identity_set c_ids, s_ids; /* ... and of their identity sets */
+	/* ... and of what they point at (the SSLs are gone when compared) */
+	struct tls_identity_set c_ids, s_ids;
+	char c_wanted[TLS_IDENTITY_MAX_NAME + 1], s_wanted[TLS_IDENTITY_MAX_NAME + 1];
+	char c_served[TLS_IDENTITY_MAX_NAME + 1], s_served[TLS_IDENTITY_MAX_NAME + 1];
 };
+
+/* Make the copy `p` of a peer record self-contained. */
+static void peer_keep(struct tls_peer *p, struct tls_identity_set *ids, char *wanted, char *served)
+{
+	tls_identity_set_copy(ids, p->ids);
+	p->ids = ids;
+	snprintf(wanted, TLS_IDENTITY_MAX_NAME + 1, "%s", p->wanted);
+	p->wanted = wanted;
+	snprintf(served, TLS_IDENTITY_MAX_NAME + 1, "%s", p->served_domain);
+	p->served_domain = served;
+}
 
 static void connect_once(struct tls_ctx *sctx, struct tls_ctx *cctx, const char *domain,
 			 const char *target, int max_version, struct result *r)
@@ -164,10 +178,8 @@ static void connect_once(struct tls_ctx *sctx, struct tls_ctx *cctx, const char 
 	r->s_reused = SSL_session_reused(k.s.ssl) == 1;
 	r->c = *tls_ssl_peer(k.c.ssl);
 	r->s = *tls_ssl_peer(k.s.ssl);
-	tls_identity_set_copy(&r->c_ids, r->c.ids);
-	tls_identity_set_copy(&r->s_ids, r->s.ids);
-	r->c.ids = &r->c_ids;
-	r->s.ids = &r->s_ids;
+	peer_keep(&r->c, &r->c_ids, r->c_wanted, r->c_served);
+	peer_keep(&r->s, &r->s_ids, r->s_wanted, r->s_served);
 	if (r->c_ok && r->s_ok)
 		r->data = conn_exchange(&k);
 	conn_close(&k);
