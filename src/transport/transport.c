@@ -173,21 +173,35 @@ void tp_limits_default(struct tp_limits *l)
 
 void tp_addr_format(const struct sockaddr *sa, char *buf, size_t size)
 {
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
+	/* Without printf: the proxy formats addresses for every message. */
+	char tmp[INET6_ADDRSTRLEN + 16];
+	size_t n = 0;
+	if (!size)
+		return;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-		snprintf(buf, size, "%s:%u", host, port);
+		const unsigned char *a = (const unsigned char *)&in->sin_addr;
+		for (int i = 0; i < 4; i++) {
+			n += fmt_u64(tmp + n, a[i]);
+			tmp[n++] = i < 3 ? '.' : ':';
+		}
+		n += fmt_u64(tmp + n, ntohs(in->sin_port));
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-		snprintf(buf, size, "[%s]:%u", host, port);
+		tmp[n++] = '[';
+		if (!inet_ntop(AF_INET6, &in6->sin6_addr, tmp + n, INET6_ADDRSTRLEN))
+			snprintf(tmp + n, INET6_ADDRSTRLEN, "?");
+		n += strlen(tmp + n);
+		tmp[n++] = ']';
+		tmp[n++] = ':';
+		n += fmt_u64(tmp + n, ntohs(in6->sin6_port));
 	} else {
-		snprintf(buf, size, "?");
+		tmp[n++] = '?';
 	}
+	if (n >= size)
+		n = size - 1; /* truncated, as snprintf would */
+	memcpy(buf, tmp, n);
+	buf[n] = '\0';
 }
 
 int tp_addr_parse(const char *text, uint16_t default_port, struct sockaddr_storage *ss,

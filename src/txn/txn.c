@@ -138,8 +138,12 @@ void txn_branch_make(struct txn_layer *l, char *out)
 	 * predictable (§8.1.1.7 asks for uniqueness; guessable ones invite
 	 * spoofed responses). */
 	uint64_t v = (++l->branch_seq * 0x9e3779b97f4a7c15ull) ^ l->branch_salt;
-	snprintf(out, TXN_BRANCH_LEN + 1, "z9hG4bKs%02x.%016llx", l->index & 0xff,
-		 (unsigned long long)v);
+	/* "z9hG4bKs" WW "." 16 hex digits */
+	memcpy(out, "z9hG4bKs", 8);
+	fmt_hex(out + 8, l->index & 0xff, 2);
+	out[10] = '.';
+	fmt_hex(out + 11, v, 16);
+	out[TXN_BRANCH_LEN] = '\0';
 }
 
 int txn_branch_worker(struct str b)
@@ -170,19 +174,35 @@ static char *server_key(const struct sip_msg *m, bool as_invite, size_t *len)
 	char *k = malloc(cap);
 	if (!k)
 		return NULL;
-	int n;
+	size_t n = 0;
 	if (v->has_branch && str_case_has_prefix(v->branch, "z9hG4bK") && v->branch.len > 7) {
-		n = snprintf(k, cap, "%.*s|%.*s:%u|%.*s", (int)v->branch.len, v->branch.s,
-			     (int)v->host.len, v->host.s, v->has_port ? v->port : 0, (int)meth.len, meth.s);
+		/* branch|host:port|method */
+		n += fmt_str(k + n, v->branch);
+		k[n++] = '|';
+		n += fmt_str(k + n, v->host);
+		k[n++] = ':';
+		n += fmt_u64(k + n, v->has_port ? v->port : 0);
+		k[n++] = '|';
+		n += fmt_str(k + n, meth);
 	} else {
-		n = snprintf(k, cap, "2543|%.*s|%u|%.*s|%.*s|%.*s", (int)m->call_id.len, m->call_id.s,
-			     m->cseq, m->from ? (int)m->from->tag.len : 0, m->from ? m->from->tag.s : "",
-			     (int)v->raw.len, v->raw.s, (int)meth.len, meth.s);
+		/* 2543|call-id|cseq|from-tag|via|method */
+		n += fmt_str(k + n, STR_LIT("2543|"));
+		n += fmt_str(k + n, m->call_id);
+		k[n++] = '|';
+		n += fmt_u64(k + n, m->cseq);
+		k[n++] = '|';
+		if (m->from)
+			n += fmt_str(k + n, m->from->tag);
+		k[n++] = '|';
+		n += fmt_str(k + n, v->raw);
+		k[n++] = '|';
+		n += fmt_str(k + n, meth);
 	}
+	k[n] = '\0';
 	/* Host names compare case-insensitively. */
-	for (int i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		k[i] = ascii_lower(k[i]);
-	*len = (size_t)n;
+	*len = n;
 	return k;
 }
 
@@ -192,8 +212,11 @@ static char *client_key(struct str branch, struct str method, size_t *len)
 	char *k = malloc(cap);
 	if (!k)
 		return NULL;
-	int n = snprintf(k, cap, "%.*s|%.*s", (int)branch.len, branch.s, (int)method.len, method.s);
-	*len = (size_t)n;
+	size_t n = fmt_str(k, branch);
+	k[n++] = '|';
+	n += fmt_str(k + n, method);
+	k[n] = '\0';
+	*len = n;
 	return k;
 }
 
