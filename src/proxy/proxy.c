@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "base/log.h"
+#include "base/mac.h"
 #include "sip/build.h"
 
 /* One place a branch may be sent to. */
@@ -156,15 +157,15 @@ static const char *proto_via_name(enum tp_proto proto)
  * keeps peers from steering requests into other users' flows. */
 static void flow_token_make(const struct proxy *p, unsigned worker, uint64_t conn_id, char *out)
 {
-	char body[20];
-	snprintf(body, sizeof(body), "%02x%016llx", worker & 0xff, (unsigned long long)conn_id);
-	unsigned char mac[32];
-	unsigned int mlen = 0;
-	HMAC(EVP_sha256(), p->cfg.flow_key, sizeof(p->cfg.flow_key), (const unsigned char *)body, 18, mac,
-	     &mlen);
-	int n = snprintf(out, 40, "f%s", body);
+	/* "f" + worker (2 hex) + id (16 hex) + the MAC's first 8 bytes in hex */
+	unsigned char mac[MAC_SHA256_LEN];
+	out[0] = 'f';
+	fmt_hex(out + 1, worker & 0xff, 2);
+	fmt_hex(out + 3, conn_id, 16);
+	bool ok = mac_sha256(p->cfg.flow_key, sizeof(p->cfg.flow_key), out + 1, 18, mac) == 0;
 	for (int i = 0; i < 8; i++)
-		snprintf(out + n + 2 * i, 3, "%02x", mac[i]);
+		fmt_hex(out + 19 + 2 * i, mac[i], 2);
+	out[ok ? 35 : 0] = '\0'; /* no MAC: an empty token, which nothing matches */
 }
 
 static bool flow_token_parse(const struct proxy *p, struct str user, unsigned *worker, uint64_t *id)
