@@ -81,6 +81,9 @@ struct txn_layer {
 	uint64_t branch_salt;
 	struct sip_msg *scratch;
 	struct sip_msg *scratch2;
+	/* The server transaction whose request `scratch` holds, during its
+	 * request callback (txn_server_request then needs no new parse). */
+	const struct txn_server *scratch_st;
 	char out[SIPS_MAX_MSG_SIZE];
 	struct log_ratelimit rl;
 };
@@ -398,6 +401,8 @@ int txn_server_respond(struct txn_server *st, int status, const char *buf, size_
 
 const struct sip_msg *txn_server_request(struct txn_server *st)
 {
+	if (st == st->l->scratch_st)
+		return st->l->scratch; /* parsed already, from the same bytes */
 	struct sip_msg *m = st->l->scratch2;
 	if (sip_msg_parse(m, st->req, st->req_len,
 			  st->src.proto == TP_PROTO_UDP ? SIP_PARSE_DATAGRAM : SIP_PARSE_STREAM, NULL) < 0)
@@ -430,6 +435,8 @@ int txn_server_replace_request(struct txn_server *st, const char *buf, size_t le
 	free(st->req);
 	st->req = copy;
 	st->req_len = len;
+	if (st->l->scratch_st == st)
+		st->l->scratch_st = NULL; /* other bytes now: parse them */
 	return 0;
 }
 bool txn_server_is_invite(const struct txn_server *st) { return st->invite; }
@@ -544,7 +551,9 @@ static void handle_request(struct txn_layer *l, const struct tp_source *src, con
 	*b = st;
 	l->stats.server_created++;
 	l->stats.server_current++;
+	l->scratch_st = st;
 	l->u.request_cb(l, st, m, src, l->u.arg);
+	l->scratch_st = NULL;
 }
 
 /* ---- client transactions ---- */
@@ -654,7 +663,8 @@ static int client_start(struct txn_layer *l, const struct txn_target *t, const c
 {
 	struct sip_msg *m = l->scratch2;
 	struct sip_parse_error err;
-	if (sip_msg_parse(m, req, len, SIP_PARSE_STREAM, &err) < 0 || !m->is_request || !m->via ||
+	/* Only the top Via's branch and the method are read here. */
+	if (sip_msg_parse(m, req, len, SIP_PARSE_OWN, &err) < 0 || !m->is_request || !m->via ||
 	    !m->via->has_branch)
 		return -EINVAL;
 	if (l->stats.server_current + l->stats.client_current >= TXN_MAX_PER_WORKER) {
@@ -884,6 +894,7 @@ void txn_layer_receive(struct txn_layer *l, const struct tp_source *src, const c
 {
 	struct sip_msg *m = l->scratch;
 	struct sip_parse_error err;
+	l->scratch_st = NULL; /* scratch is parsed again below */
 	int rc = sip_msg_parse(m, buf, len, src->conn ? SIP_PARSE_STREAM : SIP_PARSE_DATAGRAM, &err);
 	if (rc < 0 || !m->via || !m->has_cseq) {
 		/* A request we cannot parse still gets a 400 where its Via can
