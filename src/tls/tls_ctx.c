@@ -401,13 +401,15 @@ static int ssl_cert_use(SSL *ssl, const struct tls_ctx *ctx, size_t idx)
 }
 
 /* Record the domain served: the context's default domain itself (it lives
- * as long as the SSL), or a lower-cased copy of the name an SNI chose.
+ * as long as the SSL) when that is the name, else a lower-cased copy of the
+ * name an SNI chose.
  * Returns 0 or -ENOMEM (the previous value is kept). */
 static int served_set(struct tls_peer_state *st, struct str name)
 {
 	struct tls_ctx *ctx = st->ctx;
 	char *b = NULL;
-	if (name.s == ctx->default_domain) {
+	if (name.s == ctx->default_domain ||
+	    str_case_eq(name, str_make(ctx->default_domain, ctx->default_len))) {
 		st->peer.served_domain = ctx->default_domain;
 		st->peer.served_domain_len = ctx->default_len;
 	} else {
