@@ -67,3 +67,16 @@ char *str_to_cbuf(struct str a, char *buf, size_t size)
 	buf[n] = '\0';
 	return buf;
 }
+
+size_t fmt_u64(char *out, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
+}

@@ -105,4 +105,27 @@ static inline int ascii_hex_value(char c)
 	return ascii_lower(c) - 'a' + 10;
 }
 
+/* Formatting without printf (hot paths): each writes at `out`, adds no
+ * NUL, and returns the number of bytes written. */
+
+/* Exactly `digits` (at most 16) lower-case hex digits of v, zero-padded. */
+static inline size_t fmt_hex(char *out, uint64_t v, unsigned digits)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (unsigned i = digits; i-- > 0; v >>= 4)
+		out[i] = hex[v & 0xf];
+	return digits;
+}
+
+/* The decimal digits of v (1 to 20). */
+size_t fmt_u64(char *out, uint64_t v);
+
+/* The bytes of `a`. */
+static inline size_t fmt_str(char *out, struct str a)
+{
+	if (a.len)
+		memcpy(out, a.s, a.len);
+	return a.len;
+}
+
 #endif

@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "base/log.h"
+#include "base/mac.h"
 #include "sip/build.h"
 
 /* One place a branch may be sent to. */
@@ -170,16 +171,17 @@ struct flow_ref {
 #define FLOW_TOKEN_LEN (1 + 20 + 16)
 static void flow_token_make(const struct proxy *p, const struct flow_ref *f, char *out)
 {
-	char body[24];
-	snprintf(body, sizeof(body), "%02x%02x%016llx", f->node & 0xff, f->worker & 0xff,
-		 (unsigned long long)f->conn);
-	unsigned char mac[32];
-	unsigned int mlen = 0;
-	HMAC(EVP_sha256(), p->cfg.flow_key, sizeof(p->cfg.flow_key), (const unsigned char *)body, 20, mac,
-	     &mlen);
-	int n = snprintf(out, 40, "f%s", body);
+	/* "f" + node (2 hex) + worker (2 hex) + id (16 hex) + the MAC's first
+	 * 8 bytes in hex */
+	unsigned char mac[MAC_SHA256_LEN];
+	out[0] = 'f';
+	fmt_hex(out + 1, f->node & 0xff, 2);
+	fmt_hex(out + 3, f->worker & 0xff, 2);
+	fmt_hex(out + 5, f->conn, 16);
+	bool ok = mac_sha256(p->cfg.flow_key, sizeof(p->cfg.flow_key), out + 1, 20, mac) == 0;
 	for (int i = 0; i < 8; i++)
-		snprintf(out + n + 2 * i, 3, "%02x", mac[i]);
+		fmt_hex(out + 21 + 2 * i, mac[i], 2);
+	out[ok ? FLOW_TOKEN_LEN : 0] = '\0'; /* no MAC: an empty token, which nothing matches */
 }
 
 static bool flow_token_parse(const struct proxy *p, struct str user, struct flow_ref *f)

@@ -36,8 +36,7 @@ static void put_cstr(struct out *o, const char *s)
 static void put_uint(struct out *o, unsigned long v)
 {
 	char tmp[24];
-	int n = snprintf(tmp, sizeof(tmp), "%lu", v);
-	put(o, tmp, (size_t)n);
+	put(o, tmp, fmt_u64(tmp, v));
 }
 
 /* Writes "Name: e2, e3\r\n" for a multi-entry header line minus its first

@@ -112,7 +112,10 @@ static int find_content_length(const char *h, size_t hlen, uint64_t *cl,
 	while (p < hlen) {
 		const char *e = memchr(h + p, '\n', hlen - p);
 		size_t le = e ? (size_t)(e - h) : hlen;
-		if (h[p] != ' ' && h[p] != '\t') {
+		/* Only a name starting with c or l can be Content-Length (or
+		 * its compact form): the other lines cost one test. */
+		char c0 = (char)(h[p] | 0x20);
+		if ((c0 == 'c' || c0 == 'l') && h[p] != ' ' && h[p] != '\t') {
 			size_t i = p;
 			while (i < le && sip_cc((unsigned char)h[i], SIP_CC_TOKEN))
 				i++;
@@ -190,8 +193,10 @@ int sip_framer_next(struct sip_framer *f, struct sip_frame *out, struct sip_pars
 	size_t from = f->scan > f->off ? f->scan - f->off : 0;
 	size_t hend = 0;
 	for (size_t i = from; i < n; i++) {
-		if (b[i] != '\n')
-			continue;
+		const char *lf = memchr(b + i, '\n', n - i);
+		if (!lf)
+			break;
+		i = (size_t)(lf - b);
 		if (i + 1 < n && b[i + 1] == '\n') {
 			hend = i + 2;
 			break;

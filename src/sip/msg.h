@@ -129,6 +129,11 @@ enum sip_parse_mode {
 	/* Streams: the input is exactly one message as cut by the framer;
 	 * Content-Length is mandatory. */
 	SIP_PARSE_STREAM,
+	/* A message this process built, read again by the transaction layer:
+	 * as SIP_PARSE_STREAM, but From, To, Contact, Route and Record-Route
+	 * are left unparsed (their headers are listed; m->from, m->to,
+	 * m->contact, m->route, m->record_route stay empty). */
+	SIP_PARSE_OWN,
 };
 
 struct sip_parse_error {

@@ -439,6 +439,10 @@ int sip_msg_parse(struct sip_msg *m, const char *buf, size_t len, enum sip_parse
 		m->hdr_tail[h->id] = h;
 		m->hdr_count++;
 		m->hdr_counts[h->id]++;
+		if (mode == SIP_PARSE_OWN &&
+		    (h->id == SIP_HDR_FROM || h->id == SIP_HDR_TO || h->id == SIP_HDR_CONTACT ||
+		     h->id == SIP_HDR_ROUTE || h->id == SIP_HDR_RECORD_ROUTE))
+			continue; /* built here from parsed values: nothing to learn */
 		rc = parse_eager(m, h, (size_t)(value.s - buf), err);
 		if (rc < 0)
 			return rc;

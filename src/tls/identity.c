@@ -4,7 +4,10 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include <openssl/err.h>
@@ -25,6 +28,33 @@ void tls_identity_set_init(struct tls_identity_set *set)
 	set->ignored = 0;
 	set->buf[0] = '\0';
 	set->bad_desc[0] = '\0';
+}
+
+const struct tls_identity_set tls_identity_set_empty;
+
+/* Bytes of a set up to the end of its used names, plus a NUL. */
+static size_t set_compact_size(const struct tls_identity_set *set)
+{
+	size_t used = set->used < TLS_IDENTITY_BUF_SIZE ? set->used : TLS_IDENTITY_BUF_SIZE - 1;
+	return offsetof(struct tls_identity_set, buf) + used + 1;
+}
+
+struct tls_identity_set *tls_identity_set_dup(const struct tls_identity_set *set)
+{
+	size_t n = set_compact_size(set);
+	struct tls_identity_set *d = malloc(n);
+	if (!d)
+		return NULL;
+	memcpy(d, set, n - 1);
+	((char *)d)[n - 1] = '\0';
+	return d;
+}
+
+void tls_identity_set_copy(struct tls_identity_set *dst, const struct tls_identity_set *src)
+{
+	size_t n = set_compact_size(src);
+	memcpy(dst, src, n - 1);
+	((char *)dst)[n - 1] = '\0';
 }
 
 struct str tls_identity_set_name(const struct tls_identity_set *set, size_t i)

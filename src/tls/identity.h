@@ -77,12 +77,28 @@ struct tls_identity_set {
 	bool bad_name;	  /* an entry had an embedded NUL: the set is empty, refuse */
 	bool truncated;	  /* names were dropped at the bounds above */
 	uint16_t ignored; /* candidate entries skipped as malformed (not identities) */
-	char buf[TLS_IDENTITY_BUF_SIZE];
 	char bad_desc[96]; /* with bad_name: the offending entry, escaped */
+	/* Last: a compact copy (tls_identity_set_dup) holds only the first
+	 * `used` bytes (and a NUL) of it. */
+	char buf[TLS_IDENTITY_BUF_SIZE];
 };
 
 /* Empty a set. */
 void tls_identity_set_init(struct tls_identity_set *set);
+
+/* The empty set (static, never written). */
+extern const struct tls_identity_set tls_identity_set_empty;
+
+/* A compact heap copy of `set`: only the part of the name buffer in use is
+ * allocated (a few hundred bytes instead of the full size), for sets that
+ * live as long as a connection. Read it through the functions of this file
+ * (or copy it with tls_identity_set_copy); never assign or memcpy it as a
+ * whole struct, and never write to it. Returns NULL when out of memory;
+ * the caller frees it with free(). */
+struct tls_identity_set *tls_identity_set_dup(const struct tls_identity_set *set);
+
+/* Copy `src` (full-size or compact) into the full-size set `dst`. */
+void tls_identity_set_copy(struct tls_identity_set *dst, const struct tls_identity_set *src);
 
 /* Name `i` (0 <= i < set->count) as a slice into the set; STR_NULL when out
  * of range. */

@@ -36,7 +36,15 @@ static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 static void peer_state_free_cb(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 			       void *argp)
 {
-	free(ptr);
+	struct tls_peer_state *st = ptr;
+	if (st) {
+		free(st->ids_work);
+		free(st->ids_compact);
+		free(st->target);
+		free(st->wanted_buf);
+		free(st->served_buf);
+	}
+	free(st);
 }
 
 static void ctx_free(struct tls_ctx *ctx)
@@ -170,12 +178,17 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 		 * that the log can say what was offered (spec rule 9). */
 		X509 *leaf = X509_STORE_CTX_get0_cert(xs);
 		unsigned int len = 0;
+		struct tls_identity_set *ids = leaf ? tls_peer_ids_work(st) : NULL;
+		if (leaf && !ids) {
+			tls_peer_refuse(p, TLS_VERDICT_UNTRUSTED, X509_V_ERR_OUT_OF_MEM, 0);
+			return 0;
+		}
 		if (leaf) {
 			p->has_cert = true;
 			if (!X509_digest(leaf, EVP_sha256(), p->sha256, &len) ||
 			    len != sizeof(p->sha256))
 				memset(p->sha256, 0, sizeof(p->sha256));
-			(void)tls_identity_extract(leaf, &st->policy, &p->ids);
+			(void)tls_identity_extract(leaf, &st->policy, ids);
 		}
 	}
 	if (p->auth == TLS_PEER_REFUSED)
@@ -194,7 +207,9 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
 	enum tls_role role = p->side == TLS_SIDE_CLIENT ? TLS_ROLE_SERVER : TLS_ROLE_CLIENT;
 	struct str want =
 	    p->side == TLS_SIDE_CLIENT ? str_make(p->wanted, p->wanted_len) : STR_NULL;
-	enum tls_verdict v = tls_identity_authenticate(leaf, &st->policy, role, want, &p->ids);
+	struct tls_identity_set *ids = tls_peer_ids_work(st);
+	enum tls_verdict v = ids ? tls_identity_authenticate(leaf, &st->policy, role, want, ids)
+				 : TLS_VERDICT_UNTRUSTED;
 	if (v != TLS_VERDICT_OK) {
 		X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
 		tls_peer_refuse(p, v, X509_V_ERR_APPLICATION_VERIFICATION, 0);
@@ -385,13 +400,32 @@ static int ssl_cert_use(SSL *ssl, const struct tls_ctx *ctx, size_t idx)
 	return 0;
 }
 
-static void served_set(struct tls_peer *p, struct str name)
+/* Record the domain served: the context's default domain itself (it lives
+ * as long as the SSL) when that is the name, else a lower-cased copy of the
+ * name an SNI chose.
+ * Returns 0 or -ENOMEM (the previous value is kept). */
+static int served_set(struct tls_peer_state *st, struct str name)
 {
-	size_t n = name.len < sizeof(p->served_domain) ? name.len : sizeof(p->served_domain) - 1;
-	for (size_t i = 0; i < n; i++)
-		p->served_domain[i] = ascii_lower(name.s[i]);
-	p->served_domain[n] = '\0';
-	p->served_domain_len = n;
+	struct tls_ctx *ctx = st->ctx;
+	char *b = NULL;
+	if (name.s == ctx->default_domain ||
+	    str_case_eq(name, str_make(ctx->default_domain, ctx->default_len))) {
+		st->peer.served_domain = ctx->default_domain;
+		st->peer.served_domain_len = ctx->default_len;
+	} else {
+		size_t n = name.len < TLS_IDENTITY_MAX_NAME ? name.len : TLS_IDENTITY_MAX_NAME;
+		b = malloc(n + 1);
+		if (!b)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			b[i] = ascii_lower(name.s[i]);
+		b[n] = '\0';
+		st->peer.served_domain = b;
+		st->peer.served_domain_len = n;
+	}
+	free(st->served_buf);
+	st->served_buf = b;
+	return 0;
 }
 
 /* Runs first on every ClientHello (before resumption is decided, so the
@@ -425,7 +459,10 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 	}
 	st->cert_index = (int)idx;
 	st->sni_matched = matched;
-	served_set(&st->peer, name);
+	if (served_set(st, name) < 0) {
+		*al = SSL_AD_INTERNAL_ERROR;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
@@ -450,6 +487,31 @@ static void handshake_finish(const SSL *ssl, struct tls_peer_state *st)
 		tls_session_finish(ssl, st);
 	else
 		atomic_fetch_add_explicit(&st->ctx->stats.full, 1, memory_order_relaxed);
+	/* The set is final now: keep only the names (a few hundred bytes
+	 * instead of the full-size working set) for the connection's life. */
+	if (st->ids_work) {
+		struct tls_identity_set *d = tls_identity_set_dup(st->ids_work);
+		if (d) {
+			free(st->ids_work);
+			st->ids_work = NULL;
+			st->ids_compact = d;
+			st->peer.ids = d;
+		}
+	}
+}
+
+struct tls_identity_set *tls_peer_ids_work(struct tls_peer_state *st)
+{
+	if (!st->ids_work) {
+		if (st->ids_compact)
+			return NULL; /* decided: the set does not change any more */
+		st->ids_work = malloc(sizeof(*st->ids_work));
+		if (!st->ids_work)
+			return NULL;
+		tls_identity_set_init(st->ids_work);
+		st->peer.ids = st->ids_work;
+	}
+	return st->ids_work;
 }
 
 static void info_cb(const SSL *ssl, int where, int ret)
@@ -728,9 +790,11 @@ static int ssl_create(struct tls_ctx *ctx, SSL **out, struct tls_peer_state **st
 	st->peer.auth = TLS_PEER_UNAUTHENTICATED;
 	st->peer.verdict = TLS_VERDICT_OK;
 	st->peer.side = ctx->side;
-	tls_identity_set_init(&st->peer.ids);
+	st->peer.ids = &tls_identity_set_empty;
+	st->peer.wanted = "";
+	st->peer.served_domain = "";
 	if (ctx->side == TLS_SIDE_SERVER) /* until the ClientHello says otherwise */
-		served_set(&st->peer, str_make(ctx->default_domain, ctx->default_len));
+		(void)served_set(st, str_make(ctx->default_domain, ctx->default_len));
 	*out = ssl;
 	*stp = st;
 	return 0;
@@ -763,17 +827,25 @@ int tls_ssl_client_create_at(struct tls_ctx *ctx, struct str domain, struct str 
 	rc = ssl_create(ctx, &ssl, &st);
 	if (rc < 0)
 		return rc;
-	memcpy(st->peer.wanted, domain.s, domain.len);
-	st->peer.wanted[domain.len] = '\0';
+	st->wanted_buf = malloc(domain.len + 1);
+	st->target = target.len ? malloc(target.len + 1) : NULL;
+	if (!st->wanted_buf || (target.len && !st->target)) {
+		SSL_free(ssl);
+		return -ENOMEM;
+	}
+	memcpy(st->wanted_buf, domain.s, domain.len);
+	st->wanted_buf[domain.len] = '\0';
+	st->peer.wanted = st->wanted_buf;
 	st->peer.wanted_len = domain.len;
-	if (target.len)
+	if (target.len) {
 		memcpy(st->target, target.s, target.len);
-	st->target[target.len] = '\0';
+		st->target[target.len] = '\0';
+	}
 	st->target_len = (uint16_t)target.len;
 	SSL_set_connect_state(ssl);
 	/* RFC 5922 §7.3 / spec rule 6: the wanted domain is the SNI. */
 	if (!is_ip_literal(domain.s, domain.len) &&
-	    !SSL_set_tlsext_host_name(ssl, st->peer.wanted)) {
+	    !SSL_set_tlsext_host_name(ssl, st->wanted_buf)) {
 		ERR_clear_error();
 		SSL_free(ssl);
 		return -EINVAL;
@@ -841,7 +913,7 @@ size_t tls_peer_format(const struct tls_peer *p, char *buf, size_t size)
 
 	if (!size)
 		return 0;
-	tls_identity_set_format(&p->ids, set, sizeof(set));
+	tls_identity_set_format(p->ids, set, sizeof(set));
 	fp[0] = '\0';
 	for (size_t i = 0, pos = 0; p->has_cert && i < sizeof(p->sha256); i++) {
 		w = snprintf(fp + pos, sizeof(fp) - pos, "%s%02X", i ? ":" : "", p->sha256[i]);
@@ -850,13 +922,13 @@ size_t tls_peer_format(const struct tls_peer *p, char *buf, size_t size)
 		pos += (size_t)w;
 	}
 	tls_verdict_format(reason, sizeof(reason), p->verdict, p->x509_err,
-			   str_make(p->wanted, p->wanted_len), &p->ids);
+			   str_make(p->wanted, p->wanted_len), p->ids);
 	w = snprintf(buf, size,
 		     "auth=%s verdict=%s wanted=%s found=%s source=%s served=%s resumed=%s "
 		     "sha256=%s reason=\"%s\"",
 		     auth_names[p->auth <= TLS_PEER_REFUSED ? p->auth : TLS_PEER_REFUSED],
 		     tls_verdict_name(p->verdict), p->wanted_len ? p->wanted : "-", set,
-		     tls_identity_source_name((enum tls_identity_source)p->ids.source),
+		     tls_identity_source_name((enum tls_identity_source)p->ids->source),
 		     p->served_domain_len ? p->served_domain : "-", p->resumed ? "yes" : "no",
 		     p->has_cert ? fp : "-", reason);
 	if (w < 0) {

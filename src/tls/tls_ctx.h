@@ -180,16 +180,21 @@ struct tls_peer {
 	unsigned char sha256[32]; /* its fingerprint, with has_cert */
 	bool resumed;		  /* the session was resumed: the record below was
 				     restored from it and checked again */
+	/* The strings below are NUL-terminated, owned by the SSL (or its
+	 * context), "" when not set. */
 	size_t wanted_len;
-	char wanted[TLS_IDENTITY_MAX_NAME + 1]; /* client: the domain to authenticate */
+	const char *wanted; /* client: the domain to authenticate */
 	size_t served_domain_len;
-	char served_domain[TLS_IDENTITY_MAX_NAME + 1]; /* server: the identity (of our
+	const char *served_domain; /* server: the identity (of our
 							  certificate sent) the client
 							  asked for by SNI, else the
 							  listener's default domain:
 							  the host to Record-Route
 							  with (RFC 5922 §7.5) */
-	struct tls_identity_set ids; /* the peer's identity set (also when refused) */
+	/* The peer's identity set (also when refused); never NULL, owned by
+	 * the SSL. Once the handshake has ended it is a compact copy
+	 * (tls_identity_set_dup): read it through the identity functions. */
+	const struct tls_identity_set *ids;
 };
 
 /* A client SSL that will authenticate the server as SIP domain `domain`

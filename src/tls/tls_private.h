@@ -79,8 +79,20 @@ struct tls_peer_state {
 	int64_t verified_at;	      /* when the verify callback accepted (0: not) */
 	struct tls_resume_rec resume; /* offered (client) / accepted ticket (server) */
 	uint16_t target_len;
-	char target[TLS_TARGET_MAX + 1]; /* client: cache key part */
+	char *target;	   /* client: cache key part (NULL when empty) */
+	char *wanted_buf;  /* client: what peer.wanted points at */
+	char *served_buf;  /* server: peer.served_domain when not ctx->default_domain */
+	/* peer.ids points at one of these (or at the static empty set): the
+	 * full-size set while a certificate is being decided on, a compact
+	 * copy once the handshake has ended. Most clients (UAs) send no
+	 * certificate and never get either. */
+	struct tls_identity_set *ids_work;
+	struct tls_identity_set *ids_compact;
 };
+
+/* The full-size identity set of st->peer to write into (allocated on first
+ * use; st->peer.ids then points at it). NULL when out of memory. */
+struct tls_identity_set *tls_peer_ids_work(struct tls_peer_state *st);
 
 /* The per-SSL state of an SSL made here, or NULL. */
 struct tls_peer_state *tls_peer_state_get(const SSL *ssl);

@@ -399,7 +399,8 @@ static size_t cache_key(const struct tls_peer_state *st, char *key)
 	for (size_t i = 0; i < n; i++)
 		key[i] = ascii_lower(st->peer.wanted[i]);
 	key[n++] = '\0';
-	memcpy(key + n, st->target, st->target_len);
+	if (st->target_len)
+		memcpy(key + n, st->target, st->target_len);
 	return n + st->target_len;
 }
 
@@ -554,8 +555,11 @@ void tls_session_finish(const SSL *ssl, struct tls_peer_state *st)
 	enum tls_verdict v = TLS_VERDICT_UNTRUSTED;
 
 	p->resumed = true;
-	if (st->resume.valid)
-		v = resume_check(st, cert, &st->resume, &p->ids);
+	/* The set is written only for a certificate; without memory for it,
+	 * the resumption is refused (fail closed). */
+	struct tls_identity_set *ids = cert ? tls_peer_ids_work(st) : NULL;
+	if (st->resume.valid && (!cert || ids))
+		v = resume_check(st, cert, &st->resume, ids);
 	if (v != TLS_VERDICT_OK) {
 		/* Resumed with a session we did not check, or the check no
 		 * longer passes: tls_ssl_handshake_done() refuses it. */

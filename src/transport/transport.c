@@ -22,6 +22,17 @@
 #define TP_READ_CHUNK 16384
 #define TP_UDP_BUF (SIPS_MAX_MSG_SIZE + 1)
 
+/* Bytes kept of the reason an outbound connection failed (tp_conn_failure). */
+#define TP_FAILURE_MAX 768
+
+/* An IPv4 or IPv6 address: what a connection stores (a sockaddr_storage
+ * would be 128 bytes on every connection). */
+union tp_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 enum conn_state { CONN_CONNECTING, CONN_HANDSHAKE, CONN_OPEN, CONN_CLOSING, CONN_CLOSED };
 
 struct wq_chunk {
@@ -58,21 +69,24 @@ struct tp_conn {
 	bool ip_handshake; /* counted in its address's handshakes in flight */
 	uint64_t partial_since_ms; /* first byte of a message not yet complete, 0 = none */
 	bool shared; /* listed in the group for other workers */
-	struct sockaddr_storage alias_addr; /* ... at its Via sent-by address */
-	struct sockaddr_storage remote;
+	union tp_addr alias_addr; /* ... at its Via sent-by address */
+	union tp_addr remote;
 	socklen_t remote_len;
-	struct sockaddr_storage local;
+	union tp_addr local;
 	socklen_t local_len;
-	SSL *ssl;
+	SSL *ssl; /* freed when the connection closes */
 	struct sip_framer framer;
 	struct wq_chunk *wq_head, *wq_tail;
 	size_t wq_bytes;
 	struct loop_timer timer; /* handshake, then idle timeout */
 	uint64_t last_rx_ms;
 	struct loop_deferred free_node;
-	const struct tls_identity_set *ids; /* TLS: the peer's set, owned by the SSL */
-	char sni[TLS_IDENTITY_MAX_NAME + 1];
-	char failure[768];
+	struct loop_deferred release_node; /* frees SSL and buffers once closed */
+	/* TLS, authenticated: a compact copy of the peer's identity set, kept
+	 * after the SSL is gone (transactions may still ask for it). */
+	struct tls_identity_set *ids;
+	char *sni;     /* TLS: SNI sent or received; NULL: none */
+	char *failure; /* why it failed (TP_FAILURE_MAX bytes); NULL: no failure */
 };
 
 struct ip_count {
@@ -94,7 +108,7 @@ struct shared_conn {
 	struct sockaddr_storage addr; /* the address it is filed under */
 	unsigned worker;
 	uint64_t conn_id;
-	struct tls_identity_set ids;
+	struct tls_identity_set *ids; /* compact copy (tls_identity_set_dup) */
 };
 
 struct tp_group {
@@ -131,8 +145,6 @@ struct transport {
 	struct log_ratelimit rl_frame;   /* framing errors, message timeouts */
 };
 
-static const struct tls_identity_set empty_ids;
-
 const char *tp_proto_name(enum tp_proto proto)
 {
 	switch (proto) {
@@ -161,21 +173,35 @@ void tp_limits_default(struct tp_limits *l)
 
 void tp_addr_format(const struct sockaddr *sa, char *buf, size_t size)
 {
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
+	/* Without printf: the proxy formats addresses for every message. */
+	char tmp[INET6_ADDRSTRLEN + 16];
+	size_t n = 0;
+	if (!size)
+		return;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-		snprintf(buf, size, "%s:%u", host, port);
+		const unsigned char *a = (const unsigned char *)&in->sin_addr;
+		for (int i = 0; i < 4; i++) {
+			n += fmt_u64(tmp + n, a[i]);
+			tmp[n++] = i < 3 ? '.' : ':';
+		}
+		n += fmt_u64(tmp + n, ntohs(in->sin_port));
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-		snprintf(buf, size, "[%s]:%u", host, port);
+		tmp[n++] = '[';
+		if (!inet_ntop(AF_INET6, &in6->sin6_addr, tmp + n, INET6_ADDRSTRLEN))
+			snprintf(tmp + n, INET6_ADDRSTRLEN, "?");
+		n += strlen(tmp + n);
+		tmp[n++] = ']';
+		tmp[n++] = ':';
+		n += fmt_u64(tmp + n, ntohs(in6->sin6_port));
 	} else {
-		snprintf(buf, size, "?");
+		tmp[n++] = '?';
 	}
+	if (n >= size)
+		n = size - 1; /* truncated, as snprintf would */
+	memcpy(buf, tmp, n);
+	buf[n] = '\0';
 }
 
 int tp_addr_parse(const char *text, uint16_t default_port, struct sockaddr_storage *ss,
@@ -356,6 +382,7 @@ void tp_group_destroy(struct tp_group *g)
 	while (g->shared) {
 		struct shared_conn *e = g->shared;
 		g->shared = e->next;
+		free(e->ids);
 		free(e);
 	}
 	for (unsigned b = 0; b < TP_HASH_BUCKETS; b++) {
@@ -383,7 +410,11 @@ static void group_share(struct tp_conn *c)
 	       c->alias ? sizeof(c->alias_addr) : c->remote_len);
 	e->worker = c->tp->worker;
 	e->conn_id = c->id;
-	memcpy(&e->ids, c->ids, sizeof(e->ids));
+	e->ids = tls_identity_set_dup(c->ids);
+	if (!e->ids) {
+		free(e);
+		return;
+	}
 	pthread_mutex_lock(&g->lock);
 	if (g->nshared < TP_MAX_SHARED) {
 		e->next = g->shared;
@@ -393,6 +424,8 @@ static void group_share(struct tp_conn *c)
 		e = NULL;
 	}
 	pthread_mutex_unlock(&g->lock);
+	if (e)
+		free(e->ids);
 	free(e);
 }
 
@@ -407,6 +440,7 @@ static void group_unshare(struct tp_conn *c)
 			struct shared_conn *dead = *pp;
 			*pp = dead->next;
 			g->nshared--;
+			free(dead->ids);
 			free(dead);
 			break;
 		}
@@ -426,7 +460,7 @@ int tp_conn_find_shared(struct transport *tp, enum tp_proto proto, const struct 
 		    !addr_equal((const struct sockaddr *)&e->addr, dst, true))
 			continue;
 		/* Spec rule 17: only for a domain the connection proved. */
-		if (domain.len && !tls_identity_match(&e->ids, domain))
+		if (domain.len && !tls_identity_match(e->ids, domain))
 			continue;
 		*worker = e->worker;
 		*conn_id = e->conn_id;
@@ -634,7 +668,9 @@ static void conn_hash_remove(struct tp_conn *c)
 	conn_addr_unlink(c);
 }
 
-static void conn_free(struct tp_conn *c)
+/* What only an open connection needs: the SSL (with its record state and
+ * the peer record), the stream buffer, the write queue. */
+static void conn_release(struct tp_conn *c)
 {
 	struct wq_chunk *w = c->wq_head;
 	while (w) {
@@ -642,10 +678,52 @@ static void conn_free(struct tp_conn *c)
 		free(w);
 		w = n;
 	}
+	c->wq_head = c->wq_tail = NULL;
+	c->wq_bytes = 0;
 	sip_framer_fini(&c->framer);
 	if (c->ssl)
 		SSL_free(c->ssl);
+	c->ssl = NULL;
+}
+
+static void conn_free(struct tp_conn *c)
+{
+	conn_release(c);
+	free(c->ids);
+	free(c->sni);
+	free(c->failure);
 	free(c);
+}
+
+/* Deferred from conn_close_now: the close may happen inside a callback that
+ * still reads the message bytes or the SSL. Holds the transport's
+ * reference until then; touches no transport (it may be gone at shutdown). */
+static void conn_release_deferred(void *arg)
+{
+	struct tp_conn *c = arg;
+	conn_release(c);
+	if (--c->refs == 0)
+		conn_free(c);
+}
+
+/* The failure text buffer (TP_FAILURE_MAX bytes), allocated on first use;
+ * NULL when out of memory (the reason is then not kept). */
+static char *conn_failure_buf(struct tp_conn *c)
+{
+	if (!c->failure)
+		c->failure = calloc(1, TP_FAILURE_MAX);
+	return c->failure;
+}
+
+/* The length of `sa` as stored in a union tp_addr, or 0 when it does not
+ * fit (another family). */
+static socklen_t addr_fit(const struct sockaddr *sa, socklen_t len)
+{
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		return sizeof(struct sockaddr_in);
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+		return sizeof(struct sockaddr_in6);
+	return len <= sizeof(union tp_addr) ? len : 0;
 }
 
 static void conn_free_deferred(void *arg)
@@ -680,6 +758,7 @@ static struct tp_conn *conn_new(struct transport *tp, int fd, enum tp_proto prot
 	c->fd = fd;
 	c->proto = proto;
 	c->inbound = inbound;
+	remote_len = addr_fit(remote, remote_len);
 	memcpy(&c->remote, remote, remote_len);
 	c->remote_len = remote_len;
 	c->local_len = sizeof(c->local);
@@ -721,7 +800,10 @@ static void conn_close_now(struct tp_conn *c, const char *reason)
 		  tp_proto_name(c->proto), addr, reason);
 	if (tp->h.conn_closed_cb)
 		tp->h.conn_closed_cb(tp, c, reason, tp->h.arg);
-	tp_conn_unref(c);
+	/* Free the SSL and buffers now (at the end of this loop iteration),
+	 * not when the last transaction lets go of the connection: the
+	 * transport's reference goes with them. */
+	loop_defer_node(tp->loop, &c->release_node, conn_release_deferred, c);
 }
 
 void tp_conn_close(struct tp_conn *c, bool graceful, const char *reason)
@@ -748,7 +830,9 @@ static void conn_timer_cb(void *arg)
 	struct transport *tp = c->tp;
 	if (c->state == CONN_HANDSHAKE || c->state == CONN_CONNECTING) {
 		tp->stats.handshake_timeouts++;
-		snprintf(c->failure, sizeof(c->failure), "handshake timeout");
+		char *f = conn_failure_buf(c);
+		if (f)
+			snprintf(f, TP_FAILURE_MAX, "handshake timeout");
 		if (!c->inbound && tp->h.conn_ready_cb)
 			tp->h.conn_ready_cb(tp, c, false, tp->h.arg);
 		conn_close_now(c, "handshake timeout");
@@ -791,6 +875,15 @@ static void conn_update_interest(struct tp_conn *c)
 
 /* ---- TLS ---- */
 
+/* SSL_get_error() needs an empty error queue before each SSL call; an
+ * empty queue is the common case and ERR_peek_error() checks it for much
+ * less than ERR_clear_error() costs (it clears all 16 slots). */
+static inline void ssl_err_reset(void)
+{
+	if (ERR_peek_error())
+		ERR_clear_error();
+}
+
 static void conn_log_tls(struct tp_conn *c)
 {
 	char addr[64], peer[768] = "";
@@ -801,7 +894,7 @@ static void conn_log_tls(struct tp_conn *c)
 	/* RFC 5922 §7.4 / spec rule 9: one line per connection with the peer's
 	 * identity set and the certificate fingerprint. */
 	LOG_INFO("tls.peer", "conn=%llu dir=%s peer=%s sni=%s version=%s authenticated=%s %s",
-		 (unsigned long long)c->id, c->inbound ? "in" : "out", addr, c->sni[0] ? c->sni : "-",
+		 (unsigned long long)c->id, c->inbound ? "in" : "out", addr, c->sni ? c->sni : "-",
 		 SSL_get_version(c->ssl), c->authenticated ? "yes" : "no", peer);
 }
 
@@ -812,14 +905,14 @@ static void conn_identify(struct tp_conn *c)
 	const struct tls_peer *p = tls_ssl_peer(c->ssl);
 	if (c->inbound) {
 		const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
-		if (sni)
-			snprintf(c->sni, sizeof(c->sni), "%s", sni);
+		if (sni && !c->sni)
+			c->sni = strndup(sni, TLS_IDENTITY_MAX_NAME);
 	}
 	if (!p)
 		return;
 	c->authenticated = p->auth == TLS_PEER_AUTHENTICATED;
 	if (c->authenticated)
-		c->ids = &p->ids;
+		c->ids = tls_identity_set_dup(p->ids); /* NULL: reused for no domain */
 	/* Certificate lifecycle: a peer whose certificate expires soon will
 	 * stop authenticating; say so while there is time (once per
 	 * connection, only for authenticated peers). */
@@ -828,7 +921,7 @@ static void conn_identify(struct tp_conn *c)
 	if (cert && ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert)) == 1 &&
 	    days >= 0 && (unsigned)days < c->tp->limits.cert_warn_days) {
 		char ids[256], addr[64];
-		tls_identity_set_format(&p->ids, ids, sizeof(ids));
+		tls_identity_set_format(p->ids, ids, sizeof(ids));
 		tp_addr_format((struct sockaddr *)&c->remote, addr, sizeof(addr));
 		if (log_ratelimit_allow(&c->tp->rl))
 			LOG_WARN("tls.peer_cert_expiry", "conn=%llu peer=%s identities=%s days_left=%d",
@@ -842,7 +935,7 @@ static void conn_read(struct tp_conn *c);
 static void conn_handshake(struct tp_conn *c)
 {
 	struct transport *tp = c->tp;
-	ERR_clear_error();
+	ssl_err_reset();
 	int rc = SSL_do_handshake(c->ssl);
 	if (rc == 1 && tls_ssl_handshake_done(c->ssl) == 0) {
 		c->state = CONN_OPEN;
@@ -880,19 +973,22 @@ static void conn_handshake(struct tp_conn *c)
 	tp->stats.handshake_refusals[p && p->auth == TLS_PEER_REFUSED && p->verdict < TLS_VERDICT_COUNT
 					     ? p->verdict
 					     : TLS_VERDICT_COUNT]++;
-	if (p && p->auth == TLS_PEER_REFUSED)
-		tls_peer_format(p, c->failure, sizeof(c->failure));
+	char *f = conn_failure_buf(c);
+	if (!f)
+		;
+	else if (p && p->auth == TLS_PEER_REFUSED)
+		tls_peer_format(p, f, TP_FAILURE_MAX);
 	else if (e)
-		ERR_error_string_n(e, c->failure, sizeof(c->failure));
+		ERR_error_string_n(e, f, TP_FAILURE_MAX);
 	else
-		snprintf(c->failure, sizeof(c->failure), "handshake failed (%s)",
+		snprintf(f, TP_FAILURE_MAX, "handshake failed (%s)",
 			 err == SSL_ERROR_SYSCALL ? "connection closed" : "protocol error");
 	char addr[64];
 	tp_addr_format((struct sockaddr *)&c->remote, addr, sizeof(addr));
 	if (log_ratelimit_allow(&tp->rl))
 		LOG_WARN("tls.handshake_failed", "conn=%llu dir=%s peer=%s %s%s%s",
 			 (unsigned long long)c->id, c->inbound ? "in" : "out", addr,
-			 p && p->auth == TLS_PEER_REFUSED ? "" : "reason=\"", c->failure,
+			 p && p->auth == TLS_PEER_REFUSED ? "" : "reason=\"", tp_conn_failure(c),
 			 p && p->auth == TLS_PEER_REFUSED ? "" : "\"");
 	if (!c->inbound && tp->h.conn_ready_cb)
 		tp->h.conn_ready_cb(tp, c, false, tp->h.arg);
@@ -904,7 +1000,7 @@ static void conn_handshake(struct tp_conn *c)
 static ssize_t conn_raw_write(struct tp_conn *c, const char *buf, size_t len)
 {
 	if (c->ssl) {
-		ERR_clear_error();
+		ssl_err_reset();
 		int n = SSL_write(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
 		if (n > 0)
 			return n;
@@ -1054,7 +1150,7 @@ static void conn_read(struct tp_conn *c)
 		}
 		ssize_t n;
 		if (c->ssl) {
-			ERR_clear_error();
+			ssl_err_reset();
 			int r = SSL_read(c->ssl, dst, (int)(room > INT32_MAX ? INT32_MAX : room));
 			if (r <= 0) {
 				int err = SSL_get_error(c->ssl, r);
@@ -1109,7 +1205,9 @@ static void conn_connected(struct tp_conn *c)
 	socklen_t el = sizeof(err);
 	getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
 	if (err) {
-		snprintf(c->failure, sizeof(c->failure), "connect: %s", strerror(err));
+		char *f = conn_failure_buf(c);
+		if (f)
+			snprintf(f, TP_FAILURE_MAX, "connect: %s", strerror(err));
 		if (tp->h.conn_ready_cb)
 			tp->h.conn_ready_cb(tp, c, false, tp->h.arg);
 		conn_close_now(c, "connect failed");
@@ -1301,7 +1399,14 @@ int tp_connect(struct transport *tp, enum tp_proto proto, const struct sockaddr 
 	c->state = CONN_CONNECTING;
 	tp->stats.conns_opened++;
 	if (proto == TP_PROTO_TLS) {
-		str_to_cbuf(domain, c->sni, sizeof(c->sni));
+		if (domain.len) {
+			c->sni = strndup(domain.s, domain.len < TLS_IDENTITY_MAX_NAME ? domain.len
+										: TLS_IDENTITY_MAX_NAME);
+			if (!c->sni) {
+				conn_close_now(c, "out of memory");
+				return -ENOMEM;
+			}
+		}
 		int rc = tls_ssl_client_create(client_ctx, domain, &c->ssl);
 		if (rc < 0 || SSL_set_fd(c->ssl, fd) != 1) {
 			conn_close_now(c, "TLS setup failed");
@@ -1338,7 +1443,7 @@ struct tp_conn *tp_conn_find(struct transport *tp, enum tp_proto proto, const st
 			if (c->state == CONN_OPEN) {
 				if (!c->authenticated || !c->ids || !tls_identity_match(c->ids, domain))
 					continue;
-			} else if (c->inbound || !str_case_eq(str_from_cstr(c->sni), domain)) {
+			} else if (c->inbound || !str_case_eq(tp_conn_sni(c), domain)) {
 				continue;
 			}
 		}
@@ -1388,7 +1493,8 @@ bool tp_conn_is_flow(const struct tp_conn *c) { return c->flow; }
 
 void tp_conn_set_alias(struct tp_conn *c, const struct sockaddr *sent_by, socklen_t len)
 {
-	if (c->state == CONN_CLOSED || len > sizeof(c->alias_addr))
+	len = addr_fit(sent_by, len);
+	if (c->state == CONN_CLOSED || !len)
 		return;
 	/* Re-file the connection under the alias address. */
 	conn_addr_unlink(c);
@@ -1405,14 +1511,14 @@ bool tp_conn_is_inbound(const struct tp_conn *c) { return c->inbound; }
 bool tp_conn_authenticated(const struct tp_conn *c) { return c->authenticated; }
 const struct tls_identity_set *tp_conn_identities(const struct tp_conn *c)
 {
-	return c->ids ? c->ids : &empty_ids;
+	return c->ids ? c->ids : &tls_identity_set_empty;
 }
 const char *tp_conn_tls_version(const struct tp_conn *c)
 {
 	return c->ssl ? SSL_get_version(c->ssl) : "";
 }
-struct str tp_conn_sni(const struct tp_conn *c) { return str_from_cstr(c->sni); }
-const char *tp_conn_failure(const struct tp_conn *c) { return c->failure; }
+struct str tp_conn_sni(const struct tp_conn *c) { return c->sni ? str_from_cstr(c->sni) : STR_NULL; }
+const char *tp_conn_failure(const struct tp_conn *c) { return c->failure ? c->failure : ""; }
 const struct tls_peer *tp_conn_tls_peer(const struct tp_conn *c)
 {
 	return c->ssl ? tls_ssl_peer(c->ssl) : NULL;

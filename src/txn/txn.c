@@ -81,6 +81,9 @@ struct txn_layer {
 	uint64_t branch_salt;
 	struct sip_msg *scratch;
 	struct sip_msg *scratch2;
+	/* The server transaction whose request `scratch` holds, during its
+	 * request callback (txn_server_request then needs no new parse). */
+	const struct txn_server *scratch_st;
 	char out[SIPS_MAX_MSG_SIZE];
 	struct log_ratelimit rl;
 };
@@ -138,8 +141,12 @@ void txn_branch_make(struct txn_layer *l, char *out)
 	 * predictable (§8.1.1.7 asks for uniqueness; guessable ones invite
 	 * spoofed responses). */
 	uint64_t v = (++l->branch_seq * 0x9e3779b97f4a7c15ull) ^ l->branch_salt;
-	snprintf(out, TXN_BRANCH_LEN + 1, "z9hG4bKs%02x.%016llx", l->index & 0xff,
-		 (unsigned long long)v);
+	/* "z9hG4bKs" WW "." 16 hex digits */
+	memcpy(out, "z9hG4bKs", 8);
+	fmt_hex(out + 8, l->index & 0xff, 2);
+	out[10] = '.';
+	fmt_hex(out + 11, v, 16);
+	out[TXN_BRANCH_LEN] = '\0';
 }
 
 int txn_branch_worker(struct str b)
@@ -170,19 +177,35 @@ static char *server_key(const struct sip_msg *m, bool as_invite, size_t *len)
 	char *k = malloc(cap);
 	if (!k)
 		return NULL;
-	int n;
+	size_t n = 0;
 	if (v->has_branch && str_case_has_prefix(v->branch, "z9hG4bK") && v->branch.len > 7) {
-		n = snprintf(k, cap, "%.*s|%.*s:%u|%.*s", (int)v->branch.len, v->branch.s,
-			     (int)v->host.len, v->host.s, v->has_port ? v->port : 0, (int)meth.len, meth.s);
+		/* branch|host:port|method */
+		n += fmt_str(k + n, v->branch);
+		k[n++] = '|';
+		n += fmt_str(k + n, v->host);
+		k[n++] = ':';
+		n += fmt_u64(k + n, v->has_port ? v->port : 0);
+		k[n++] = '|';
+		n += fmt_str(k + n, meth);
 	} else {
-		n = snprintf(k, cap, "2543|%.*s|%u|%.*s|%.*s|%.*s", (int)m->call_id.len, m->call_id.s,
-			     m->cseq, m->from ? (int)m->from->tag.len : 0, m->from ? m->from->tag.s : "",
-			     (int)v->raw.len, v->raw.s, (int)meth.len, meth.s);
+		/* 2543|call-id|cseq|from-tag|via|method */
+		n += fmt_str(k + n, STR_LIT("2543|"));
+		n += fmt_str(k + n, m->call_id);
+		k[n++] = '|';
+		n += fmt_u64(k + n, m->cseq);
+		k[n++] = '|';
+		if (m->from)
+			n += fmt_str(k + n, m->from->tag);
+		k[n++] = '|';
+		n += fmt_str(k + n, v->raw);
+		k[n++] = '|';
+		n += fmt_str(k + n, meth);
 	}
+	k[n] = '\0';
 	/* Host names compare case-insensitively. */
-	for (int i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		k[i] = ascii_lower(k[i]);
-	*len = (size_t)n;
+	*len = n;
 	return k;
 }
 
@@ -192,8 +215,11 @@ static char *client_key(struct str branch, struct str method, size_t *len)
 	char *k = malloc(cap);
 	if (!k)
 		return NULL;
-	int n = snprintf(k, cap, "%.*s|%.*s", (int)branch.len, branch.s, (int)method.len, method.s);
-	*len = (size_t)n;
+	size_t n = fmt_str(k, branch);
+	k[n++] = '|';
+	n += fmt_str(k + n, method);
+	k[n] = '\0';
+	*len = n;
 	return k;
 }
 
@@ -375,6 +401,8 @@ int txn_server_respond(struct txn_server *st, int status, const char *buf, size_
 
 const struct sip_msg *txn_server_request(struct txn_server *st)
 {
+	if (st == st->l->scratch_st)
+		return st->l->scratch; /* parsed already, from the same bytes */
 	struct sip_msg *m = st->l->scratch2;
 	if (sip_msg_parse(m, st->req, st->req_len,
 			  st->src.proto == TP_PROTO_UDP ? SIP_PARSE_DATAGRAM : SIP_PARSE_STREAM, NULL) < 0)
@@ -407,6 +435,8 @@ int txn_server_replace_request(struct txn_server *st, const char *buf, size_t le
 	free(st->req);
 	st->req = copy;
 	st->req_len = len;
+	if (st->l->scratch_st == st)
+		st->l->scratch_st = NULL; /* other bytes now: parse them */
 	return 0;
 }
 bool txn_server_is_invite(const struct txn_server *st) { return st->invite; }
@@ -521,7 +551,9 @@ static void handle_request(struct txn_layer *l, const struct tp_source *src, con
 	*b = st;
 	l->stats.server_created++;
 	l->stats.server_current++;
+	l->scratch_st = st;
 	l->u.request_cb(l, st, m, src, l->u.arg);
+	l->scratch_st = NULL;
 }
 
 /* ---- client transactions ---- */
@@ -631,7 +663,8 @@ static int client_start(struct txn_layer *l, const struct txn_target *t, const c
 {
 	struct sip_msg *m = l->scratch2;
 	struct sip_parse_error err;
-	if (sip_msg_parse(m, req, len, SIP_PARSE_STREAM, &err) < 0 || !m->is_request || !m->via ||
+	/* Only the top Via's branch and the method are read here. */
+	if (sip_msg_parse(m, req, len, SIP_PARSE_OWN, &err) < 0 || !m->is_request || !m->via ||
 	    !m->via->has_branch)
 		return -EINVAL;
 	if (l->stats.server_current + l->stats.client_current >= TXN_MAX_PER_WORKER) {
@@ -861,6 +894,7 @@ void txn_layer_receive(struct txn_layer *l, const struct tp_source *src, const c
 {
 	struct sip_msg *m = l->scratch;
 	struct sip_parse_error err;
+	l->scratch_st = NULL; /* scratch is parsed again below */
 	int rc = sip_msg_parse(m, buf, len, src->conn ? SIP_PARSE_STREAM : SIP_PARSE_DATAGRAM, &err);
 	if (rc < 0 || !m->via || !m->has_cseq) {
 		/* A request we cannot parse still gets a 400 where its Via can

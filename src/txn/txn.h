@@ -119,7 +119,9 @@ int txn_server_respond(struct txn_server *st, int status, const char *buf, size_
 int txn_server_reply(struct txn_server *st, int status, const char *reason,
 		     struct str extra_headers);
 
-/* The request, parsed again into the layer's scratch message. */
+/* The request: during the request callback that created `st`, the message
+ * the layer parsed on receipt; otherwise parsed again into a scratch
+ * message. Valid until the next txn_server_request or client start. */
 const struct sip_msg *txn_server_request(struct txn_server *st);
 const struct tp_source *txn_server_source(const struct txn_server *st);
 /* Replace the stored request (the proxy rewrote it, §16.4 strict routing);

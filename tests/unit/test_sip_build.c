@@ -644,6 +644,37 @@ static void test_null_edit_regression(void **state)
 	assert_int_equal(sip_msg_parse(fx->m2, fx->out, (size_t)n, SIP_PARSE_STREAM, NULL), n);
 }
 
+/* SIP_PARSE_OWN (the transaction layer reading a request it is about to
+ * send): the same start line, Via, CSeq, Call-ID and body as a full stream
+ * parse; the address headers are listed but not parsed. */
+static void test_parse_own(void **state)
+{
+	struct fixture *fx = *state;
+	load_text(fx, invite, sizeof(invite) - 1);
+	int n = sip_msg_build(fx->m, &(struct sip_edit){0}, fx->out, OUT_CAP);
+	assert_true(n > 0);
+	assert_int_equal(sip_msg_parse(fx->m2, fx->out, (size_t)n, SIP_PARSE_STREAM, NULL), n);
+	static struct sip_msg own;
+	assert_int_equal(sip_msg_parse(&own, fx->out, (size_t)n, SIP_PARSE_OWN, NULL), n);
+	const struct sip_msg *full = fx->m2;
+	assert_true(own.is_request);
+	assert_int_equal(own.method_id, full->method_id);
+	assert_true(str_eq(own.ruri_raw, full->ruri_raw));
+	assert_int_equal(own.via_count, full->via_count);
+	assert_true(str_eq(own.via->branch, full->via->branch));
+	assert_int_equal(own.cseq, full->cseq);
+	assert_true(str_eq(own.cseq_method, full->cseq_method));
+	assert_true(str_eq(own.call_id, full->call_id));
+	assert_true(str_eq(own.body, full->body));
+	assert_int_equal(own.hdr_count, full->hdr_count);
+	assert_non_null(full->from);
+	assert_null(own.from);
+	assert_null(own.to);
+	assert_null(own.contact);
+	assert_non_null(own.hdr_first[SIP_HDR_FROM]);
+	assert_non_null(own.hdr_first[SIP_HDR_TO]);
+}
+
 #define FX_TEST(f) cmocka_unit_test_setup_teardown(f, fixture_setup, fixture_teardown)
 
 int main(void)
@@ -660,6 +691,7 @@ int main(void)
 	    FX_TEST(test_bare_lf_input),  FX_TEST(test_overflow),
 	    FX_TEST(test_response_build), cmocka_unit_test(test_status_reason),
 	    FX_TEST(test_null_edit_regression),
+	    FX_TEST(test_parse_own),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -375,6 +375,9 @@ static void test_content_length_forms(void **state)
 	    "5\r\n\r\nhello",
 	    "MESSAGE sip:b@example.com SIP/2.0\r\nSubject: a\r\n Content-Length: "
 	    "9\r\nContent-Length: 5\r\n\r\nhello",
+	    /* other names that start with c or l */
+	    "MESSAGE sip:b@example.com SIP/2.0\r\nCall-ID: 9\r\nLx: 9\r\ncontent-lengthy: 9\r\n"
+	    "Contact: <sip:a@b>\r\nl: 5\r\n\r\nhello",
 	};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		struct sip_framer f;

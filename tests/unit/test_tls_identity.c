@@ -535,7 +535,7 @@ static int row_handshake(const struct row *r, int max_version)
 		enum tls_verdict got;
 		if (sp->auth == TLS_PEER_AUTHENTICATED)
 			got = r->domain[0]
-				  ? tls_identity_verdict(&sp->ids, str_from_cstr(r->domain))
+				  ? tls_identity_verdict(sp->ids, str_from_cstr(r->domain))
 				  : TLS_VERDICT_OK;
 		else
 			got = sp->auth == TLS_PEER_REFUSED ? sp->verdict : TLS_VERDICT_NO_IDENTITY;
@@ -671,10 +671,10 @@ static void test_mutual_sipdomain_client(void **state)
 	const struct tls_peer *sp = tls_ssl_peer(p.s.ssl);
 	assert_int_equal(sp->auth, TLS_PEER_AUTHENTICATED);
 	assert_true(sp->has_cert);
-	assert_int_equal(sp->ids.count, 1);
-	assert_int_equal(sp->ids.source, TLS_IDENTITY_SRC_URI);
-	assert_true(tls_identity_match(&sp->ids, STR_LIT("example.net")));
-	assert_false(tls_identity_match(&sp->ids, STR_LIT("example.com")));
+	assert_int_equal(sp->ids->count, 1);
+	assert_int_equal(sp->ids->source, TLS_IDENTITY_SRC_URI);
+	assert_true(tls_identity_match(sp->ids, STR_LIT("example.net")));
+	assert_false(tls_identity_match(sp->ids, STR_LIT("example.com")));
 	/* The server's own identities, for Record-Route (RFC 5922 §7.5). */
 	assert_true(tls_identity_match(tls_ctx_identities(p.sctx), STR_LIT("example.net")));
 	char buf[64];
@@ -705,7 +705,7 @@ static void test_client_without_cert(void **state)
 	const struct tls_peer *sp = tls_ssl_peer(p.s.ssl);
 	assert_int_equal(sp->auth, TLS_PEER_UNAUTHENTICATED);
 	assert_false(sp->has_cert);
-	assert_int_equal(sp->ids.count, 0);
+	assert_int_equal(sp->ids->count, 0);
 	assert_int_equal(tls_ssl_peer(p.c.ssl)->auth, TLS_PEER_AUTHENTICATED);
 	char buf[64];
 	assert_int_equal(app_write(&p.c, ping, (int)sizeof(ping) - 1), (int)sizeof(ping) - 1);
@@ -1078,6 +1078,50 @@ static void test_eku_policy(void **state)
 	assert_int_equal(tls_eku_check(NULL, TLS_ROLE_CLIENT, TLS_EKU_LENIENT), TLS_VERDICT_EKU);
 }
 
+/* A compact copy (what a connection keeps after its handshake) reads the
+ * same as the full-size set it was made from, and a full-size copy of it
+ * too. */
+static void test_set_dup(void **state)
+{
+	(void)state;
+	static struct tls_identity_set set, back;
+	static const char *const names[] = {"example.com", "sip.example.net", "a.b"};
+	tls_identity_set_init(&set);
+	for (size_t i = 0; i < 3; i++) {
+		size_t n = strlen(names[i]);
+		set.off[i] = set.used;
+		set.len[i] = (uint8_t)n;
+		memcpy(set.buf + set.used, names[i], n);
+		set.used = (uint16_t)(set.used + n);
+		set.count++;
+	}
+	set.source = TLS_IDENTITY_SRC_URI;
+	struct tls_identity_set *d = tls_identity_set_dup(&set);
+	assert_non_null(d);
+	assert_int_equal(d->count, 3);
+	assert_int_equal(d->source, TLS_IDENTITY_SRC_URI);
+	for (size_t i = 0; i < 3; i++) {
+		assert_true(tls_identity_match(d, str_from_cstr(names[i])));
+		assert_true(str_eq(tls_identity_set_name(d, i), str_from_cstr(names[i])));
+	}
+	assert_false(tls_identity_match(d, STR_LIT("example.org")));
+	char a[256], b[256];
+	tls_identity_set_format(&set, a, sizeof(a));
+	tls_identity_set_format(d, b, sizeof(b));
+	assert_string_equal(a, b);
+	assert_string_equal(b, "{example.com,sip.example.net,a.b}");
+	tls_identity_set_copy(&back, d);
+	tls_identity_set_format(&back, b, sizeof(b));
+	assert_string_equal(a, b);
+	free(d);
+	/* The empty set: nothing matches, formats as {}. */
+	d = tls_identity_set_dup(&tls_identity_set_empty);
+	assert_non_null(d);
+	assert_int_equal(d->count, 0);
+	assert_false(tls_identity_match(d, STR_LIT("example.com")));
+	free(d);
+}
+
 static void test_verdict_names(void **state)
 {
 	(void)state;
@@ -1115,6 +1159,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_verdict_names),
+	    cmocka_unit_test(test_set_dup),
 	    cmocka_unit_test(test_uri_forms),
 	    cmocka_unit_test(test_dns_and_cn),
 	    cmocka_unit_test(test_bounds),

@@ -132,7 +132,7 @@ int sipsctl_cmd_options(int argc, char **argv)
 		const struct tls_peer *p = tls_ssl_peer(c->ssl);
 		char ids[600] = "{}";
 		if (p)
-			tls_identity_set_format(&p->ids, ids, sizeof(ids));
+			tls_identity_set_format(p->ids, ids, sizeof(ids));
 		printf("tls: version=%s sni=%s server-identities=%s authenticated-as=%s\n",
 		       SSL_get_version(c->ssl), domain, ids, domain);
 	}

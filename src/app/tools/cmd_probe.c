@@ -452,7 +452,7 @@ static void probe_tls_record(const struct probe *p, struct probe_target *t, SSL 
 	snprintf(t->tls_version, sizeof(t->tls_version), "%s", SSL_get_version(ssl));
 	unsigned char md[32];
 	if (peer && peer->has_cert) {
-		c->ids = peer->ids;
+		tls_identity_set_copy(&c->ids, peer->ids);
 		memcpy(md, peer->sha256, sizeof(md));
 	} else {
 		unsigned int len = 0;

@@ -556,7 +556,7 @@ static int run(int argc, char **argv, bool is_call)
 		const struct tls_peer *p = tls_ssl_peer(u->conn.ssl);
 		char ids[512] = "{}";
 		if (p)
-			tls_identity_set_format(&p->ids, ids, sizeof(ids));
+			tls_identity_set_format(p->ids, ids, sizeof(ids));
 		printf("tls: %s authenticated its proxy %s as %s (identities %s, %s); no client certificate\n",
 		       u->aor_text, proxy, u->domain, ids, SSL_get_version(u->conn.ssl));
 	}
