@@ -6,7 +6,8 @@
 #  - UAs registered on different nodes call each other: the node a call
 #    reaches hands it, over mutual TLS, to the node holding the callee's
 #    flow (Route with that node's flow token); in-dialog requests find the
-#    flow again from any node; calls across domains both ways;
+#    flow again from any node, the caller's BYE and the callee's; calls
+#    across domains both ways;
 #  - a node killed (SIGKILL): the others drop its flows' bindings after
 #    node_timeout_ms and log it; a call to its UA gets 404 at once instead
 #    of a timeout; the node restarted cleans what its earlier life left and
@@ -79,12 +80,14 @@ start_sipsd p2 "$TEST_TMP/p2.conf"
 check "every node reached Redis (AUTH with redis_password_file)" \
   bash -c "for n in 1 2 3; do grep -q 'event=location.redis .*node='\$n' state=up' '$TEST_TMP/n'\$n'.log' || exit 1; done"
 
-# answer NAME AOR PROXY: a UA that registers and answers calls on its flow.
+# answer NAME AOR PROXY [ARGS...]: a UA that registers and answers calls on
+# its flow.
 answer() {
-  "$SIPSCTL" call --answer --as "$2" --proxy "$3:5061" --ca "$PKI/ca.pem" --calls 9 --wait 120 \
-    >"$TEST_TMP/$1.out" 2>&1 &
-  eval "UA_$1=$!"; PIDS+=("$!")
-  wait_log "$TEST_TMP/$1.out" '<-- SIP/2.0 200 OK \(1 REGISTER\)'
+  local name=$1 aor=$2 proxy=$3; shift 3
+  "$SIPSCTL" call --answer --as "$aor" --proxy "$proxy:5061" --ca "$PKI/ca.pem" --calls 9 --wait 120 \
+    "$@" >"$TEST_TMP/$name.out" 2>&1 &
+  eval "UA_$name=$!"; PIDS+=("$!")
+  wait_log "$TEST_TMP/$name.out" '<-- SIP/2.0 200 OK \(1 REGISTER\)'
 }
 # call NAME FROM PROXY TO: one call (INVITE, ACK, BYE along the route set).
 call() {
@@ -127,6 +130,15 @@ check "call n2 -> bob@n3 completes" call c2 sips:erin@example.com "$N2" sips:bob
 check "n2 handed the INVITE to n3" [ "$(to_node 2)" -ge 1 ]
 check "bob answered" grep -q '<-- INVITE ' "$TEST_TMP/bob.out"
 
+# 2b. The callee hangs up: heidi (at n3) sends the BYE down her flow to n3,
+#     which hands it to n2, which holds the caller's flow.
+check "heidi registers at n3 (she hangs up after 1 s)" answer heidi sips:heidi@example.com "$N3" --hangup 1
+"$SIPSCTL" call --as sips:ivan@example.com --proxy "$N2:5061" --ca "$PKI/ca.pem" \
+  --to sips:heidi@example.com --hold 5 --timeout 10 >"$TEST_TMP/c2b.out" 2>&1 && rc=0 || rc=$?
+check "call n2 -> heidi@n3 ended by heidi's BYE (rc=$rc)" \
+  grep -q 'BYE from the callee answered 200' "$TEST_TMP/c2b.out"
+check "n3 handed heidi's BYE to n2 (to_node=$(to_node 3))" [ "$(to_node 3)" -ge 1 ]
+
 # 3. Across domains: carol (example.net) calls alice; P2 reaches n1 by SRV,
 #    n1 hands it to n2. The BYE comes back through the route set.
 check "call carol@example.net -> alice@example.com completes" \
@@ -142,8 +154,8 @@ check "carol answered" grep -q '<-- INVITE ' "$TEST_TMP/carol.out"
 #    drop its flows' bindings; bob's is gone from Redis.
 kill -9 "$PID_n3"; wait "$PID_n3" 2>/dev/null || true
 t0=$(date +%s%N)
-check "a node logs n3 gone with bob's binding removed" \
-  bash -c "for _ in \$(seq 100); do grep -Eq 'event=cluster.node_gone node=3 .*bindings_removed=1' '$TEST_TMP/n1.log' '$TEST_TMP/n2.log' && exit 0; sleep 0.1; done; exit 1"
+check "a node logs n3 gone with bob's and heidi's bindings removed" \
+  bash -c "for _ in \$(seq 100); do grep -Eq 'event=cluster.node_gone node=3 .*bindings_removed=2' '$TEST_TMP/n1.log' '$TEST_TMP/n2.log' && exit 0; sleep 0.1; done; exit 1"
 echo "# n3's bindings dropped $(( ($(date +%s%N) - t0) / 1000000 )) ms after its death (node_timeout_ms 1500)"
 check "bob's binding is gone from Redis" bash -c "[ \"\$(redis-cli -h $REDIS_IP -p $REDIS_PORT hlen example.com:aor:bob@example.com)\" = 0 ]"
 start=$(date +%s%N)
