@@ -91,8 +91,8 @@ int mac_sha256(const void *key, size_t key_len, const void *data, size_t len,
 		return 0;
 	/* No cached context (a long key, or out of memory): one shot. */
 	unsigned int ol = 0;
-	if (key_len <= INT32_MAX &&
-	    HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &ol) && ol == MAC_SHA256_LEN) {
+	if (key_len <= INT32_MAX && HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &ol) &&
+	    ol == MAC_SHA256_LEN) {
 		ERR_clear_error();
 		return 0;
 	}

@@ -79,9 +79,9 @@ struct tls_peer_state {
 	int64_t verified_at;	      /* when the verify callback accepted (0: not) */
 	struct tls_resume_rec resume; /* offered (client) / accepted ticket (server) */
 	uint16_t target_len;
-	char *target;	   /* client: cache key part (NULL when empty) */
-	char *wanted_buf;  /* client: what peer.wanted points at */
-	char *served_buf;  /* server: peer.served_domain when not ctx->default_domain */
+	char *target;	  /* client: cache key part (NULL when empty) */
+	char *wanted_buf; /* client: what peer.wanted points at */
+	char *served_buf; /* server: peer.served_domain when not ctx->default_domain */
 	/* peer.ids points at one of these (or at the static empty set): the
 	 * full-size set while a certificate is being decided on, a compact
 	 * copy once the handshake has ended. Most clients (UAs) send no

@@ -1400,8 +1400,9 @@ int tp_connect(struct transport *tp, enum tp_proto proto, const struct sockaddr 
 	tp->stats.conns_opened++;
 	if (proto == TP_PROTO_TLS) {
 		if (domain.len) {
-			c->sni = strndup(domain.s, domain.len < TLS_IDENTITY_MAX_NAME ? domain.len
-										: TLS_IDENTITY_MAX_NAME);
+			c->sni = strndup(domain.s, domain.len < TLS_IDENTITY_MAX_NAME
+						       ? domain.len
+						       : TLS_IDENTITY_MAX_NAME);
 			if (!c->sni) {
 				conn_close_now(c, "out of memory");
 				return -ENOMEM;
@@ -1517,8 +1518,14 @@ const char *tp_conn_tls_version(const struct tp_conn *c)
 {
 	return c->ssl ? SSL_get_version(c->ssl) : "";
 }
-struct str tp_conn_sni(const struct tp_conn *c) { return c->sni ? str_from_cstr(c->sni) : STR_NULL; }
-const char *tp_conn_failure(const struct tp_conn *c) { return c->failure ? c->failure : ""; }
+struct str tp_conn_sni(const struct tp_conn *c)
+{
+	return c->sni ? str_from_cstr(c->sni) : STR_NULL;
+}
+const char *tp_conn_failure(const struct tp_conn *c)
+{
+	return c->failure ? c->failure : "";
+}
 const struct tls_peer *tp_conn_tls_peer(const struct tp_conn *c)
 {
 	return c->ssl ? tls_ssl_peer(c->ssl) : NULL;

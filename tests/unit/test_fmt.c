@@ -16,8 +16,16 @@
 static void test_fmt_numbers(void **state)
 {
 	(void)state;
-	static const uint64_t vals[] = {0, 1, 9, 10, 255, 5060, 65535, 4294967295ull,
-					18446744073709551615ull, 1234567890123ull};
+	static const uint64_t vals[] = {0,
+					1,
+					9,
+					10,
+					255,
+					5060,
+					65535,
+					4294967295ull,
+					18446744073709551615ull,
+					1234567890123ull};
 	char got[32], want[32];
 	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
 		size_t n = fmt_u64(got, vals[i]);
@@ -58,10 +66,14 @@ static void addr_format_printf(const struct sockaddr *sa, char *buf, size_t size
 static void test_addr_format(void **state)
 {
 	(void)state;
-	static const char *const addrs[] = {"127.0.0.1:5060",	  "0.0.0.0:0",
-					    "255.255.255.255:65535", "10.1.20.255:5061",
-					    "[::1]:5060",		  "[2001:db8::7]:0",
-					    "[fe80::1:2:3:4]:65535",	  "[::ffff:192.0.2.1]:5061"};
+	static const char *const addrs[] = {"127.0.0.1:5060",
+					    "0.0.0.0:0",
+					    "255.255.255.255:65535",
+					    "10.1.20.255:5061",
+					    "[::1]:5060",
+					    "[2001:db8::7]:0",
+					    "[fe80::1:2:3:4]:65535",
+					    "[::ffff:192.0.2.1]:5061"};
 	static const size_t sizes[] = {64, 1, 2, 5, 10, 14, 15, 16, 22};
 	char got[64], want[64];
 	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {

@@ -684,12 +684,18 @@ int main(void)
 	if (only && *only)
 		cmocka_set_test_filter(only);
 	const struct CMUnitTest tests[] = {
-	    FX_TEST(test_no_edits),	  FX_TEST(test_add_via),
-	    FX_TEST(test_remove_top_via), FX_TEST(test_max_forwards),
-	    FX_TEST(test_pop_route),	  FX_TEST(test_add_record_route),
-	    FX_TEST(test_new_ruri),	  FX_TEST(test_forward_all_edits),
-	    FX_TEST(test_bare_lf_input),  FX_TEST(test_overflow),
-	    FX_TEST(test_response_build), cmocka_unit_test(test_status_reason),
+	    FX_TEST(test_no_edits),
+	    FX_TEST(test_add_via),
+	    FX_TEST(test_remove_top_via),
+	    FX_TEST(test_max_forwards),
+	    FX_TEST(test_pop_route),
+	    FX_TEST(test_add_record_route),
+	    FX_TEST(test_new_ruri),
+	    FX_TEST(test_forward_all_edits),
+	    FX_TEST(test_bare_lf_input),
+	    FX_TEST(test_overflow),
+	    FX_TEST(test_response_build),
+	    cmocka_unit_test(test_status_reason),
 	    FX_TEST(test_null_edit_regression),
 	    FX_TEST(test_parse_own),
 	};

@@ -534,9 +534,8 @@ static int row_handshake(const struct row *r, int max_version)
 		tls_peer_format(sp, line, sizeof(line));
 		enum tls_verdict got;
 		if (sp->auth == TLS_PEER_AUTHENTICATED)
-			got = r->domain[0]
-				  ? tls_identity_verdict(sp->ids, str_from_cstr(r->domain))
-				  : TLS_VERDICT_OK;
+			got = r->domain[0] ? tls_identity_verdict(sp->ids, str_from_cstr(r->domain))
+					   : TLS_VERDICT_OK;
 		else
 			got = sp->auth == TLS_PEER_REFUSED ? sp->verdict : TLS_VERDICT_NO_IDENTITY;
 		if (got != want || !sp->has_cert) {
