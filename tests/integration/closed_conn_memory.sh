@@ -6,7 +6,7 @@
 # connection for Timer H (32 s). sipsd kept some 55 KB per connection
 # meanwhile (RSS +17 MiB here); now it grows by about 1 MiB.
 source "$(dirname "$0")/lib/common.sh"
-IP=127.0.37.1
+IP=127.0.66.1   # its own /24 (127.0.37 is proxy_auth.sh's)
 N=400
 pki="$TEST_TMP/pki"; mkdir -p "$pki"; make_pki "$pki"
 
