@@ -14,7 +14,9 @@
 #    its UA registers again;
 #  - Redis killed and restarted (append-only file): REGISTER gets 503
 #    meanwhile, the nodes reconnect, and every binding Redis kept still
-#    routes calls.
+#    routes calls;
+#  - a node that starts while Redis is down answers 503 until Redis is
+#    back, then removes its earlier process's bindings before storing any.
 source "$(dirname "$0")/lib/common.sh"
 source "$(dirname "$0")/lib/dnsmasq.sh"
 NET=127.0.64
@@ -196,6 +198,27 @@ check "no node was declared gone by the Redis restart" \
   bash -c "[ \$(cat '$TEST_TMP'/n[12]*.log | grep -c 'cluster.node_gone') = 1 ]"
 check "REGISTER works again" \
   "$SIPSCTL" register --as sips:gina@example.com --proxy "$N1:5061" --ca "$PKI/ca.pem"
+
+# 9. A node that starts while Redis is down: it starts (503s meanwhile) and
+#    removes what its earlier process left before it stores anything, once
+#    Redis answers. n3 dies holding bob's flow, Redis goes down, n3 starts.
+kill -9 "$PID_n3"; wait "$PID_n3" 2>/dev/null || true
+kill -9 "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true
+mv "$TEST_TMP/n3.log" "$TEST_TMP/n3-second.log"
+check "n3 starts while Redis is down" start_sipsd n3 "$TEST_TMP/n3.conf"
+check "... and says registrations get 503 until Redis answers" \
+  grep -q 'event=location.redis .*state=down reason="no answer at start' "$TEST_TMP/n3.log"
+"$SIPSCTL" register --as sips:judy@example.com --proxy "$N3:5061" --ca "$PKI/ca.pem" \
+  >"$TEST_TMP/reg-judy-down.out" 2>&1 || true
+check "REGISTER at n3 gets 503 meanwhile" grep -q 'SIP/2.0 503' "$TEST_TMP/reg-judy-down.out"
+check "redis-server back" start_redis
+sleep 1 # REDIS_RETRY_MS
+check "REGISTER at n3 works once Redis answers" \
+  "$SIPSCTL" register --as sips:judy@example.com --proxy "$N3:5061" --ca "$PKI/ca.pem"
+check "n3 first removed bob's binding of its earlier process" \
+  grep -Eq 'event=location.redis node=3 op=restart_cleanup bindings_removed=1' "$TEST_TMP/n3.log"
+check "bob's dead binding is gone from Redis" \
+  bash -c "[ \"\$(redis-cli -h $REDIS_IP -p $REDIS_PORT hlen example.com:aor:bob@example.com)\" = 0 ]"
 
 for n in 1 2 3; do stop_pid "$(eval echo \$PID_n$n)"; done
 stop_pid "$PID_p2"
