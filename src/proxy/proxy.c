@@ -891,7 +891,7 @@ static void stateless_send(struct proxy *p, const struct hop *h, const char *buf
 	uint64_t oid;
 	if (h->proto == TP_PROTO_TLS &&
 	    tp_conn_find_shared(p->tp, h->proto, (const struct sockaddr *)&h->addr,
-				str_from_cstr(h->domain), &ow, &oid) == 0) {
+				str_from_cstr(h->domain), false, &ow, &oid) == 0) {
 		txn_layer_send_flow(p->txn, ow, oid, buf, len);
 		return;
 	}
@@ -948,7 +948,7 @@ static void stateless_resolved_cb(int status, const struct dns_targets *t, void 
 		    (tp_conn_find(p->tp, hops[i].proto, (struct sockaddr *)&hops[i].addr,
 				  str_from_cstr(hops[i].domain)) ||
 		     tp_conn_find_shared(p->tp, hops[i].proto, (struct sockaddr *)&hops[i].addr,
-					 str_from_cstr(hops[i].domain), &(unsigned){0},
+					 str_from_cstr(hops[i].domain), false, &(unsigned){0},
 					 &(uint64_t){0}) == 0))
 			pick = i;
 	if (pick < 0 && n)

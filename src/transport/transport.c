@@ -108,6 +108,7 @@ struct shared_conn {
 	struct sockaddr_storage addr; /* the address it is filed under */
 	unsigned worker;
 	uint64_t conn_id;
+	bool alias; /* an inbound connection its peer asked us to reuse */
 	struct tls_identity_set *ids; /* compact copy (tls_identity_set_dup) */
 };
 
@@ -410,6 +411,7 @@ static void group_share(struct tp_conn *c)
 	       c->alias ? sizeof(c->alias_addr) : c->remote_len);
 	e->worker = c->tp->worker;
 	e->conn_id = c->id;
+	e->alias = c->alias;
 	e->ids = tls_identity_set_dup(c->ids);
 	if (!e->ids) {
 		free(e);
@@ -450,13 +452,13 @@ static void group_unshare(struct tp_conn *c)
 }
 
 int tp_conn_find_shared(struct transport *tp, enum tp_proto proto, const struct sockaddr *dst,
-			struct str domain, unsigned *worker, uint64_t *conn_id)
+			struct str domain, bool aliases_only, unsigned *worker, uint64_t *conn_id)
 {
 	struct tp_group *g = tp->group;
 	int rc = -ENOENT;
 	pthread_mutex_lock(&g->lock);
 	for (struct shared_conn *e = g->shared; e; e = e->next) {
-		if (e->proto != proto || e->worker == tp->worker ||
+		if (e->proto != proto || e->worker == tp->worker || (aliases_only && !e->alias) ||
 		    !addr_equal((const struct sockaddr *)&e->addr, dst, true))
 			continue;
 		/* Spec rule 17: only for a domain the connection proved. */

@@ -149,10 +149,12 @@ void tp_set_worker(struct transport *tp, unsigned worker);
 
 /* A connection of ANOTHER worker usable to reach (`proto`, `dst`) for
  * `domain` under the same rule as tp_conn_find (verified identity holds
- * the domain): its owner and id, to send through the owner's queue.
- * Returns 0 or -ENOENT. */
+ * the domain): its owner and id, to send through the owner's queue. With
+ * `aliases_only`, only an inbound connection whose peer asked for reuse
+ * (RFC 5923), which must be used rather than a new one. Returns 0 or
+ * -ENOENT. */
 int tp_conn_find_shared(struct transport *tp, enum tp_proto proto, const struct sockaddr *dst,
-			struct str domain, unsigned *worker, uint64_t *conn_id);
+			struct str domain, bool aliases_only, unsigned *worker, uint64_t *conn_id);
 
 /* The open connection with id `id` (a flow, RFC 5626), or NULL. No
  * reference is taken. */

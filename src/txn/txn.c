@@ -719,14 +719,24 @@ static int client_start(struct txn_layer *l, const struct txn_target *t, const c
 		if (!c)
 			c = tp_conn_find(l->tp, t->proto, (const struct sockaddr *)&t->addr,
 					 str_from_cstr(t->domain));
+		unsigned ow;
+		uint64_t oid;
 		if (c) {
 			tp_conn_ref(c);
+		} else if (t->proto == TP_PROTO_TLS &&
+			   tp_conn_find_shared(l->tp, t->proto, (const struct sockaddr *)&t->addr,
+					       str_from_cstr(t->domain), true, &ow, &oid) == 0) {
+			/* The peer asked us to reuse its connection (RFC 5923
+			 * alias) and another worker holds it: send through it
+			 * (responses come back by branch). */
+			ct->target.flow_worker = ow;
+			ct->target.flow_conn_id = oid;
 		} else {
-			/* This worker opens its own connection to the hop even
-			 * when another worker holds one: requests and their
-			 * responses then stay on this worker instead of
-			 * crossing to the other worker and back for every
-			 * message (a wake-up and a context switch each). */
+			/* A connection we opened ourselves is not shared: this
+			 * worker opens its own to the hop, so requests and their
+			 * responses stay on this worker instead of crossing to
+			 * the other worker and back for every message (a
+			 * wake-up and a context switch each). */
 			rc = tp_connect(l->tp, t->proto, (const struct sockaddr *)&t->addr, t->addr_len,
 					t->tls, str_from_cstr(t->domain), &c);
 		}
