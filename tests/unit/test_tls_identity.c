@@ -28,11 +28,10 @@
 
 #include "tls/identity.h"
 #include "tls/tls_ctx.h"
+#include "tls_harness.h"
 
 #define MAX_ROWS 256
 #define FIELD 256
-/* Bound on handshake pump rounds (each round: one step per side). */
-#define PUMP_ROUNDS 2000
 
 struct row {
 	char name[FIELD];
@@ -211,7 +210,7 @@ static int group_setup(void **state)
 	return 0;
 }
 
-static int group_teardown(void **state)
+static int matrix_teardown(void **state)
 {
 	(void)state;
 	if (matrix_dir[0])
@@ -263,17 +262,17 @@ static bool is_dir(const char *path)
 static int row_store(const struct row *r, X509_STORE **store)
 {
 	char ca[PATH_MAX], crl[PATH_MAX];
-	const char *file = NULL, *dir = NULL;
+	const char *ca_file = NULL, *ca_dir = NULL;
 	if (r->ca[0]) {
 		mpath(ca, sizeof(ca), r->ca);
 		if (is_dir(ca))
-			dir = ca;
+			ca_dir = ca;
 		else
-			file = ca;
+			ca_file = ca;
 	}
 	if (r->crl[0])
 		mpath(crl, sizeof(crl), r->crl);
-	return tls_store_create(file, dir, r->crl[0] ? crl : NULL, store);
+	return tls_store_create(ca_file, ca_dir, r->crl[0] ? crl : NULL, store);
 }
 
 /* The verdict `sipsctl cert` would give: chain, then names/EKU/domain. */
@@ -318,64 +317,7 @@ static enum tls_verdict verdict_by_name(const char *name)
 
 /* ---- handshakes over a socketpair ---- */
 
-struct endpoint {
-	SSL *ssl;
-	int fd;
-	bool done;
-	bool ok;
-};
-
-static void hs_step(struct endpoint *e)
-{
-	if (e->done)
-		return;
-	ERR_clear_error();
-	int r = SSL_do_handshake(e->ssl);
-	if (r == 1) {
-		e->done = true;
-		e->ok = true;
-		return;
-	}
-	int err = SSL_get_error(e->ssl, r);
-	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
-		return;
-	e->done = true;
-	e->ok = false;
-	ERR_clear_error();
-	/* What a transport does on failure: close; the peer sees EOF. */
-	shutdown(e->fd, SHUT_WR);
-}
-
-/* Drive both handshakes to an end; false when the bound was hit. */
-static bool hs_pump(struct endpoint *c, struct endpoint *s)
-{
-	for (int i = 0; i < PUMP_ROUNDS; i++) {
-		hs_step(c);
-		hs_step(s);
-		if (c->done && s->done)
-			return true;
-	}
-	return false;
-}
-
-/* Read what arrived as application data on `e` (non-blocking, bounded). */
-static int app_read(struct endpoint *e, char *buf, int size)
-{
-	int total = 0;
-	for (int i = 0; i < 50 && total < size; i++) {
-		ERR_clear_error();
-		int n = SSL_read(e->ssl, buf + total, size - total);
-		if (n > 0) {
-			total += n;
-			continue;
-		}
-		int err = SSL_get_error(e->ssl, n);
-		if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
-			break;
-	}
-	ERR_clear_error();
-	return total;
-}
+/* struct endpoint, hs_pump and app_read come from tls_harness.c. */
 
 static int app_write(struct endpoint *e, const char *buf, int len)
 {
@@ -1173,5 +1115,5 @@ int main(void)
 	};
 	/* Every wait is bounded by count; this bounds the whole run too. */
 	alarm(240);
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, matrix_teardown);
 }
