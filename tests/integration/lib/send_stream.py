@@ -21,12 +21,13 @@ As in send_udp.py, messages sharing a branch, sent-by and method are one
 transaction to a server (RFC 3261 §17.2.3): a message whose key was already
 used in this run is not sent but written to LEFTOVER for a fresh sipsd."""
 import argparse
-import re
 import secrets
 import socket
 import ssl
 import sys
 import time
+
+from siptxn import txn_key
 
 # name -> (acceptable outcomes, why). Outcomes: a status code, `any`,
 # `none` (connection open, nothing said), `closed`.
@@ -61,17 +62,6 @@ STREAM = {
     "mult-ip-in-sdp": ({"any", "closed"}, "stream: erratum, 8 trailing octets misframed"),
     "ipv4-mapped-ipv6": ({"any", "closed"}, "stream: erratum, 9 trailing octets misframed"),
 }
-
-
-def txn_key(payload):
-    head = payload.split(b"\r\n\r\n", 1)[0]
-    m = re.search(rb"(?im)^(via|v)[ \t]*:(.*)$", head)
-    branch = re.search(rb"branch[ \t]*=[ \t]*([^;, \r\n]+)", m.group(2)) if m else None
-    sent_by = re.sub(rb"\s+", b"", m.group(2).split(b";", 1)[0]).lower() if m else b""
-    method = head.split(b" ", 1)[0]
-    if method == b"ACK":
-        method = b"INVITE"
-    return (branch.group(1) if branch else None, sent_by, method)
 
 
 def connect(a):

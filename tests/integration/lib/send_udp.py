@@ -18,6 +18,8 @@ import socket
 import sys
 import time
 
+from siptxn import txn_key
+
 
 def via_ports(payload):
     ports = {5060}
@@ -50,17 +52,6 @@ def first_status(socks, deadline, cid):
             if code != 100:
                 return code
     return None
-
-
-def txn_key(payload):
-    head = payload.split(b"\r\n\r\n", 1)[0]
-    m = re.search(rb"(?im)^(via|v)[ \t]*:(.*)$", head)
-    branch = re.search(rb"branch[ \t]*=[ \t]*([^;, \r\n]+)", m.group(2)) if m else None
-    sent_by = re.sub(rb"\s+", b"", m.group(2).split(b";", 1)[0]).lower() if m else b""
-    method = head.split(b" ", 1)[0]
-    if method == b"ACK":
-        method = b"INVITE"
-    return (branch.group(1) if branch else None, sent_by, method)
 
 
 def main():
