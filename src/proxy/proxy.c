@@ -1230,9 +1230,7 @@ static void request_cb(struct txn_layer *l, struct txn_server *st, const struct 
 		 * sips: when the request is sips:. Built per branch (the flow
 		 * token may differ), see branch_send. */
 		ctx->record_route = true;
-		ctx->rr_domain = dom >= 0 ? dom : 0;
-		if (dom < 0 && m->from)
-			is_our_domain(p, m->from->uri.host, &ctx->rr_domain);
+		ctx->rr_domain = ctx->our_domain;
 		/* Over TLS, the domain whose certificate the previous hop
 		 * authenticated (chosen by its SNI) names us. */
 		const struct tls_peer *tp_peer =

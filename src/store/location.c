@@ -260,10 +260,8 @@ enum loc_update_result location_update(struct location *loc, struct str aor,
 			goto out;
 		}
 		memcpy(a->aor, aor.s, aor.len);
-		a->next = loc->buckets[aor_hash(aor)];
-		loc->buckets[aor_hash(aor)] = a;
+		*pp = a; /* the end of its bucket's chain, where the search stopped */
 		loc->aors++;
-		pp = aor_slot(loc, aor);
 	}
 	/* Room for one more, up to the limit (the shared rules decide). */
 	if (a->count == a->cap && a->cap < LOC_MAX_BINDINGS_PER_AOR) {

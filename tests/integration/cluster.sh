@@ -65,14 +65,11 @@ node_conf() { # node_conf N
     [ "$m" = "$n" ] || others+=("[node $m]" "address = $NET.$m:5061")
   done
   trapezoid_conf "$TEST_TMP/n$n.conf" example.com "$PKI/p1-com.pem" "$PKI/p1-com.key" "$NET.$n" \
-    "control = $TEST_TMP/n$n.sock" \
     "[location]" "store = redis" "redis = $REDIS_IP:$REDIS_PORT" "redis_prefix = example.com" \
     "redis_password_file = $TEST_TMP/redis.pass" "redis_timeout_ms = $((200 * WAIT_SCALE))" \
     "[cluster]" "node = $n" "secret_file = $TEST_TMP/cluster.key" "heartbeat_ms = 300" \
     "node_timeout_ms = 1500" "${others[@]}"
-  # "control" belongs to the global section: move it to the top.
-  sed -i "/^control = /d" "$TEST_TMP/n$n.conf"
-  sed -i "1i control = $TEST_TMP/n$n.sock" "$TEST_TMP/n$n.conf"
+  sed -i "1i control = $TEST_TMP/n$n.sock" "$TEST_TMP/n$n.conf" # a global key: first
 }
 for n in 1 2 3; do node_conf $n; done
 trapezoid_conf "$TEST_TMP/p2.conf" example.net "$PKI/good.pem" "$PKI/good.key" "$P2_IP"
